@@ -1,0 +1,308 @@
+//! Experiment configuration: plain serde data with defaults, dotted-key overrides and
+//! validation in one place.
+//!
+//! The JSON form nests exactly as the dotted keys that `gradlab run --set` accepts:
+//! `{"seed": 1, "task": {"kind": "digits"}, "model": {"depth": 20}}`. Missing fields
+//! take their defaults; unknown fields are refused so that a typo never goes unnoticed.
+
+mod overrides;
+mod validate;
+
+pub use overrides::apply_override;
+pub use validate::ConfigError;
+
+use serde::{Deserialize, Serialize};
+
+/// One complete experiment: what to learn, with what network, trained how.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Seeds every random choice of a run: the data split, the weights and the batches.
+    pub seed: u64,
+    pub task: TaskConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            task: TaskConfig::default(),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a config from JSON text, fills defaults and validates it.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let config: Self =
+            serde_json::from_str(text).map_err(|err| ConfigError::Parse(err.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A one-line summary for captions, titles and lists.
+    pub fn summary(&self) -> String {
+        let m = &self.model;
+        format!(
+            "{} · {}×{} {} · {} init{} · {} lr {} · batch {} · seed {}",
+            self.task.kind.label(),
+            m.depth,
+            m.width,
+            m.activation.label(),
+            m.init.label(),
+            if matches!(m.init, Init::Normal | Init::Uniform) {
+                format!(" {}", m.init_scale)
+            } else {
+                String::new()
+            },
+            self.train.optimizer.label(),
+            self.train.lr,
+            self.train.batch_size,
+            self.seed,
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Task
+
+/// What the network learns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskConfig {
+    pub kind: TaskKind,
+    /// Sequence length for sequence tasks (kept for recurrent tasks; unused by 2-D sets).
+    pub seq_len: usize,
+    /// Standard deviation of the Gaussian noise added to 2-D toy sets.
+    pub noise: f64,
+    /// Number of points drawn for a 2-D toy set (train and test together).
+    pub num_points: usize,
+    /// Fraction of the examples held out for the test accuracy.
+    pub test_fraction: f64,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        Self {
+            kind: TaskKind::Digits,
+            seq_len: 64,
+            noise: 0.1,
+            num_points: 2000,
+            test_fraction: 0.2,
+        }
+    }
+}
+
+/// The data sets the lab ships or generates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// 8×8 handwritten digits, ten classes.
+    Digits,
+    /// Two interleaved spirals.
+    Spirals,
+    /// Two interleaving half circles.
+    Moons,
+    /// A circle inside a ring.
+    Circles,
+    /// Points in the square labelled by the sign of x·y.
+    Xor,
+}
+
+impl TaskKind {
+    pub const ALL: [Self; 5] = [
+        Self::Digits,
+        Self::Spirals,
+        Self::Moons,
+        Self::Circles,
+        Self::Xor,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Digits => "digits",
+            Self::Spirals => "spirals",
+            Self::Moons => "moons",
+            Self::Circles => "circles",
+            Self::Xor => "xor",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Model
+
+/// The network: a multilayer perceptron of `depth` hidden layers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    pub kind: ModelKind,
+    /// Number of hidden layers; the output layer comes on top of these.
+    pub depth: usize,
+    /// Units per hidden layer.
+    pub width: usize,
+    pub activation: Activation,
+    /// Slope of Leaky ReLU for negative inputs.
+    pub leaky_slope: f64,
+    pub init: Init,
+    /// σ of `normal` or a of `uniform`.
+    pub init_scale: f64,
+    /// A multiplier on the weights drawn by any scheme.
+    pub init_gain: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            kind: ModelKind::Mlp,
+            depth: 20,
+            width: 64,
+            activation: Activation::Sigmoid,
+            leaky_slope: 0.01,
+            init: Init::Standard,
+            init_scale: 0.1,
+            init_gain: 1.0,
+        }
+    }
+}
+
+/// Network families. Recurrent nets arrive with their own issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Mlp,
+}
+
+/// Hidden-layer nonlinearities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Sigmoid,
+    Tanh,
+    Relu,
+    LeakyRelu,
+}
+
+impl Activation {
+    pub const ALL: [Self; 4] = [Self::Sigmoid, Self::Tanh, Self::Relu, Self::LeakyRelu];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sigmoid => "sigmoid",
+            Self::Tanh => "tanh",
+            Self::Relu => "relu",
+            Self::LeakyRelu => "leaky_relu",
+        }
+    }
+}
+
+/// Weight initialisation schemes. Biases always start at zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// U(−1/√fan_in, 1/√fan_in), the classic default of older toolkits.
+    Standard,
+    /// Glorot & Bengio 2010: U(±√(6/(fan_in+fan_out))).
+    XavierUniform,
+    /// Glorot & Bengio 2010: N(0, 2/(fan_in+fan_out)).
+    XavierNormal,
+    /// He et al. 2015: U(±√(6/fan_in)).
+    HeUniform,
+    /// He et al. 2015: N(0, 2/fan_in).
+    HeNormal,
+    /// N(0, σ²) with σ = `init_scale`.
+    Normal,
+    /// U(−a, a) with a = `init_scale`.
+    Uniform,
+}
+
+impl Init {
+    pub const ALL: [Self; 7] = [
+        Self::Standard,
+        Self::XavierUniform,
+        Self::XavierNormal,
+        Self::HeUniform,
+        Self::HeNormal,
+        Self::Normal,
+        Self::Uniform,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::XavierUniform => "xavier_uniform",
+            Self::XavierNormal => "xavier_normal",
+            Self::HeUniform => "he_uniform",
+            Self::HeNormal => "he_normal",
+            Self::Normal => "normal",
+            Self::Uniform => "uniform",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Training
+
+/// How the network is trained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub batch_size: usize,
+    /// Steps a run takes before it finishes by itself.
+    pub steps: u64,
+    /// Test accuracy is measured every this many steps (and at the last step).
+    pub eval_every: u64,
+    pub dtype: Precision,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: Optimizer::Sgd,
+            lr: 0.1,
+            batch_size: 32,
+            steps: 20_000,
+            eval_every: 100,
+            dtype: Precision::F32,
+        }
+    }
+}
+
+/// Optimisers. More arrive with the remedies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    Sgd,
+}
+
+impl Optimizer {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sgd => "sgd",
+        }
+    }
+}
+
+/// Floating-point precision of weights, activations and gradients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    F32,
+    /// Shows how far a vanishing gradient really falls: f32 stops near 1e-45.
+    F64,
+}
+
+impl Precision {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F64 => "f64",
+        }
+    }
+}

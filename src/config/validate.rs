@@ -1,0 +1,163 @@
+//! The one place where a configuration is checked, with errors that name the field,
+//! the offending value and what is allowed.
+
+use thiserror::Error;
+
+use super::Config;
+
+/// Why a configuration or an override was refused.
+#[derive(Debug, Error, PartialEq)]
+pub enum ConfigError {
+    #[error("config is not valid JSON of the expected shape: {0}")]
+    Parse(String),
+
+    #[error("`{0}` is not an assignment: write key=value, e.g. model.depth=30")]
+    Syntax(String),
+
+    #[error("unknown key `{key}`; allowed keys: {allowed}")]
+    UnknownKey { key: String, allowed: String },
+
+    #[error("{key}={value}: {reason}")]
+    BadValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
+
+    #[error("{key}={value} is out of range; allowed: {allowed}")]
+    OutOfRange {
+        key: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+}
+
+impl Config {
+    /// Checks every numeric setting against its allowed range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.task;
+        let m = &self.model;
+        let tr = &self.train;
+
+        check_int("task.seq_len", t.seq_len, 1, 1000, "1 to 1000")?;
+        check_float("task.noise", t.noise, 0.0, 10.0, "0 to 10")?;
+        check_int("task.num_points", t.num_points, 20, 100_000, "20 to 100000")?;
+        check_float(
+            "task.test_fraction",
+            t.test_fraction,
+            0.05,
+            0.9,
+            "0.05 to 0.9",
+        )?;
+
+        check_int("model.depth", m.depth, 1, 100, "1 to 100")?;
+        check_int("model.width", m.width, 1, 1024, "1 to 1024")?;
+        check_float("model.leaky_slope", m.leaky_slope, 0.0, 1.0, "0 to 1")?;
+        check_positive(
+            "model.init_scale",
+            m.init_scale,
+            100.0,
+            "above 0, at most 100",
+        )?;
+        check_positive(
+            "model.init_gain",
+            m.init_gain,
+            100.0,
+            "above 0, at most 100",
+        )?;
+
+        check_positive("train.lr", tr.lr, 100.0, "above 0, at most 100")?;
+        check_int("train.batch_size", tr.batch_size, 1, 4096, "1 to 4096")?;
+        check_int("train.steps", tr.steps, 1, 10_000_000, "1 to 10000000")?;
+        check_int(
+            "train.eval_every",
+            tr.eval_every,
+            1,
+            10_000_000,
+            "1 to 10000000",
+        )?;
+        Ok(())
+    }
+}
+
+fn check_int<T: PartialOrd + ToString>(
+    key: &'static str,
+    value: T,
+    min: T,
+    max: T,
+    allowed: &'static str,
+) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::OutOfRange {
+            key,
+            value: value.to_string(),
+            allowed,
+        });
+    }
+    Ok(())
+}
+
+fn check_float(
+    key: &'static str,
+    value: f64,
+    min: f64,
+    max: f64,
+    allowed: &'static str,
+) -> Result<(), ConfigError> {
+    // Written so that NaN fails the check too.
+    if !(value >= min && value <= max) {
+        return Err(ConfigError::OutOfRange {
+            key,
+            value: value.to_string(),
+            allowed,
+        });
+    }
+    Ok(())
+}
+
+fn check_positive(
+    key: &'static str,
+    value: f64,
+    max: f64,
+    allowed: &'static str,
+) -> Result<(), ConfigError> {
+    if !(value > 0.0 && value <= max) {
+        return Err(ConfigError::OutOfRange {
+            key,
+            value: value.to_string(),
+            allowed,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn out_of_range_names_key_value_and_range() {
+        let mut config = Config::default();
+        config.model.depth = 0;
+        let message = config.validate().unwrap_err().to_string();
+        assert_eq!(message, "model.depth=0 is out of range; allowed: 1 to 100");
+    }
+
+    #[test]
+    fn nan_learning_rate_is_refused() {
+        let mut config = Config::default();
+        config.train.lr = f64::NAN;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::OutOfRange {
+                key: "train.lr",
+                ..
+            })
+        ));
+    }
+}

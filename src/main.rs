@@ -1,0 +1,166 @@
+//! `gradlab`: opens the lab, or runs an experiment headless.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use gradlab::config::{Config, apply_override};
+use gradlab::presets::{self, PRESETS};
+use gradlab::run::run_headless;
+use gradlab::train::LayerMetric;
+
+/// Gradient Lab: watch gradients vanish and explode, and test every remedy.
+#[derive(Parser)]
+#[command(name = "gradlab", version, about)]
+struct Cli {
+    /// Open a saved session instead of the default experiment.
+    #[arg(long, value_name = "FILE")]
+    open: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an experiment without a window and write session.json, metrics.csv and
+    /// heatmap.png.
+    Run(RunArgs),
+    /// List the built-in experiments.
+    Presets,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A built-in experiment (see `gradlab presets`).
+    #[arg(long, conflicts_with = "config")]
+    preset: Option<String>,
+    /// An experiment configuration in JSON.
+    #[arg(long, value_name = "FILE.json")]
+    config: Option<PathBuf>,
+    /// Override one setting, e.g. --set model.depth=30 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Number of training steps (overrides train.steps).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Folder for the results.
+    #[arg(long, value_name = "DIR", default_value = "gradlab-run")]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    set_compute_threads();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .filter_module("wgpu", log::LevelFilter::Warn)
+        .filter_module("eframe", log::LevelFilter::Warn)
+        .filter_module("egui_glow", log::LevelFilter::Warn)
+        .init();
+
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Presets) => {
+            list_presets();
+            Ok(())
+        }
+        None => gradlab::ui::run_app(cli.open),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("gradlab: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// candle reads its thread count before every matrix product. One compute thread is
+/// the fastest setting for this lab's sizes on small machines, and an unset variable
+/// costs a read of /proc/cpuinfo per product. A value the user set is kept.
+#[allow(unsafe_code)]
+fn set_compute_threads() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    }
+}
+
+fn list_presets() {
+    let width = PRESETS.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    for preset in PRESETS {
+        println!("{:width$}  {}", preset.name, preset.description);
+    }
+}
+
+fn build_config(args: &RunArgs) -> anyhow::Result<Config> {
+    let mut config = match (&args.preset, &args.config) {
+        (Some(name), _) => presets::find(name)
+            .map_err(anyhow::Error::msg)?
+            .config()
+            .with_context(|| format!("preset `{name}`"))?,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("could not read {}", path.display()))?;
+            Config::from_json(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        (None, None) => presets::default_config(),
+    };
+    for assignment in &args.overrides {
+        config = apply_override(&config, assignment).context("--set")?;
+    }
+    if let Some(steps) = args.steps {
+        config.train.steps = steps;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = build_config(&args)?;
+    println!("{}", config.summary());
+
+    let progress = ProgressBar::new(config.train.steps);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  loss {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let outcome = run_headless(&config, &args.out, |record| {
+        progress.inc(1);
+        if record.step % 50 == 0 {
+            progress.set_message(format!("{:.4}", record.loss));
+        }
+    })?;
+    progress.finish_and_clear();
+
+    print_summary(&outcome);
+    Ok(())
+}
+
+fn print_summary(outcome: &gradlab::run::RunOutcome) {
+    let history = &outcome.history;
+    let last = history.len().saturating_sub(1);
+    println!("steps: {}", history.last_step());
+    if let Some(loss) = history.loss().last() {
+        println!("final batch loss: {loss:.4}");
+    }
+    if let Some((step, accuracy)) = history.test_accuracy().last() {
+        println!("test accuracy: {:.1}% (step {step})", accuracy * 100.0);
+    }
+    let norms = history.layer_values(LayerMetric::WeightGradNorm, last);
+    if let (Some(first), Some(output)) = (norms.first(), norms.last()) {
+        println!(
+            "weight_grad_norm at the last step: layer 1 {first:.3e}, output layer {output:.3e} (ratio {:.3e})",
+            first / output
+        );
+    }
+    if let Some((step, reason)) = &outcome.divergence {
+        println!("diverged at step {step}: {reason}");
+    }
+    for file in &outcome.files {
+        println!("wrote {}", file.display());
+    }
+}

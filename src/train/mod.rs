@@ -1,0 +1,12 @@
+//! Training: one step at a time through [`Trainer`], norms that survive underflow,
+//! and the worker thread that runs a trainer for the app.
+
+mod norm;
+mod record;
+mod trainer;
+mod worker;
+
+pub use norm::{scaled_norm, tensor_norm};
+pub use record::{LayerMetric, StepRecord};
+pub use trainer::{TrainError, Trainer};
+pub use worker::{Command, RunState, Worker, WorkerEvent, WorkerUnavailable};

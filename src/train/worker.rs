@@ -1,0 +1,357 @@
+//! The trainer thread. Commands come down one bounded channel; events go up another.
+//! The UI never blocks on it (it only `try_send`s and drains), and it never waits on
+//! the UI: events that do not fit into a full channel wait in an outbox, in order, and
+//! go up as soon as there is room, so no step is ever lost.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::record::StepRecord;
+use super::trainer::Trainer;
+use crate::config::Config;
+
+const COMMAND_CAPACITY: usize = 64;
+const EVENT_CAPACITY: usize = 256;
+/// Steps are batched into one event at most this often, so that a fast run does not
+/// wake the UI thousands of times a second.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(15);
+/// How often a paused worker retries an outbox the UI has not had room for.
+const RETRY_INTERVAL: Duration = Duration::from_millis(20);
+
+/// What the UI asks of the trainer.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Build a new run from `config` and start training it.
+    Start {
+        run_id: u64,
+        config: Box<Config>,
+    },
+    Pause,
+    Resume,
+    /// Take exactly one step of a paused run.
+    StepOnce,
+    /// End the run; its recorded history stays with the UI.
+    Stop,
+    /// Forget the run.
+    Reset,
+}
+
+/// The state of the worker's current run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    Running,
+    Paused,
+    /// The configured number of steps was reached.
+    Finished,
+    /// A loss or gradient became NaN or infinite at `step`; the run stopped there.
+    Diverged {
+        step: u64,
+        reason: String,
+    },
+    /// Stopped by the user.
+    Stopped,
+}
+
+impl RunState {
+    /// True while the run can still take steps.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Self::Running | Self::Paused)
+    }
+}
+
+/// What the trainer reports, tagged with the run it belongs to so that events of a
+/// run the UI has already reset can be told apart.
+#[derive(Clone, Debug)]
+pub enum WorkerEvent {
+    Started {
+        run_id: u64,
+        num_layers: usize,
+    },
+    Steps {
+        run_id: u64,
+        records: Vec<StepRecord>,
+    },
+    State {
+        run_id: u64,
+        state: RunState,
+    },
+    Failed {
+        run_id: u64,
+        message: String,
+    },
+}
+
+/// The UI's handle on the trainer thread; dropping it stops and joins the thread.
+pub struct Worker {
+    commands: Option<SyncSender<Command>>,
+    events: Receiver<WorkerEvent>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The trainer thread has gone, or its command queue is full.
+#[derive(Debug, thiserror::Error)]
+#[error("the trainer is not accepting commands ({0})")]
+pub struct WorkerUnavailable(&'static str);
+
+impl Worker {
+    /// Starts the named trainer thread. `wake` is called whenever events are waiting,
+    /// so that an idle UI can repaint.
+    pub fn spawn(wake: Box<dyn Fn() + Send>) -> std::io::Result<Self> {
+        let (command_tx, command_rx) = mpsc::sync_channel(COMMAND_CAPACITY);
+        let (event_tx, event_rx) = mpsc::sync_channel(EVENT_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("gradlab-trainer".into())
+            .spawn(move || Loop::new(command_rx, event_tx, wake).run())?;
+        Ok(Self {
+            commands: Some(command_tx),
+            events: event_rx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a command without waiting.
+    pub fn send(&self, command: Command) -> Result<(), WorkerUnavailable> {
+        let Some(commands) = &self.commands else {
+            return Err(WorkerUnavailable("shut down"));
+        };
+        commands.try_send(command).map_err(|err| match err {
+            TrySendError::Full(_) => WorkerUnavailable("too many commands queued"),
+            TrySendError::Disconnected(_) => WorkerUnavailable("the trainer thread ended"),
+        })
+    }
+
+    /// Every event that has arrived since the last call, oldest first.
+    pub fn drain(&self) -> Vec<WorkerEvent> {
+        self.events.try_iter().collect()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing the command channel ends the loop after its current step.
+        self.commands = None;
+        // Keep draining so that a worker blocked on nothing but a full outbox can see
+        // the closed channel.
+        if let Some(thread) = self.thread.take() {
+            while !thread.is_finished() {
+                let _drained = self.events.recv_timeout(RETRY_INTERVAL);
+            }
+            if thread.join().is_err() {
+                log::error!("the trainer thread panicked");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+struct ActiveRun {
+    run_id: u64,
+    trainer: Trainer,
+    state: RunState,
+}
+
+struct Loop {
+    commands: Receiver<Command>,
+    events: SyncSender<WorkerEvent>,
+    wake: Box<dyn Fn() + Send>,
+    run: Option<ActiveRun>,
+    outbox: VecDeque<WorkerEvent>,
+    last_flush: Instant,
+}
+
+impl Loop {
+    fn new(
+        commands: Receiver<Command>,
+        events: SyncSender<WorkerEvent>,
+        wake: Box<dyn Fn() + Send>,
+    ) -> Self {
+        Self {
+            commands,
+            events,
+            wake,
+            run: None,
+            outbox: VecDeque::new(),
+            last_flush: Instant::now(),
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            let running = self
+                .run
+                .as_ref()
+                .is_some_and(|r| r.state == RunState::Running);
+            let next = if running {
+                match self.commands.try_recv() {
+                    Ok(command) => Some(command),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            } else {
+                self.flush(true);
+                let waited = if self.outbox.is_empty() {
+                    self.commands
+                        .recv()
+                        .map_err(|_| RecvTimeoutError::Disconnected)
+                } else {
+                    self.commands.recv_timeout(RETRY_INTERVAL)
+                };
+                match waited {
+                    Ok(command) => Some(command),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            };
+
+            match next {
+                Some(command) => self.handle(command),
+                None => self.step(),
+            }
+            self.flush(false);
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Start { run_id, config } => match Trainer::new(&config) {
+                Ok(trainer) => {
+                    log::info!("run {run_id} started: {}", config.summary());
+                    self.push(WorkerEvent::Started {
+                        run_id,
+                        num_layers: trainer.num_layers(),
+                    });
+                    self.run = Some(ActiveRun {
+                        run_id,
+                        trainer,
+                        state: RunState::Running,
+                    });
+                    self.push_state();
+                }
+                Err(err) => {
+                    self.run = None;
+                    self.push(WorkerEvent::Failed {
+                        run_id,
+                        message: err.to_string(),
+                    });
+                }
+            },
+            Command::Pause => self.set_state_if_live(RunState::Paused),
+            Command::Resume => self.set_state_if_live(RunState::Running),
+            Command::StepOnce => {
+                if self
+                    .run
+                    .as_ref()
+                    .is_some_and(|r| r.state == RunState::Paused)
+                {
+                    self.step();
+                }
+            }
+            Command::Stop => {
+                self.set_state_if_live(RunState::Stopped);
+                self.run = None;
+            }
+            Command::Reset => self.run = None,
+        }
+    }
+
+    fn set_state_if_live(&mut self, state: RunState) {
+        if let Some(run) = &mut self.run
+            && run.state.is_live()
+            && run.state != state
+        {
+            run.state = state;
+            self.push_state();
+        }
+    }
+
+    fn step(&mut self) {
+        let Some(run) = &mut self.run else {
+            return;
+        };
+        let run_id = run.run_id;
+        match run.trainer.step() {
+            Ok(record) => {
+                let divergence = record.divergence().map(|reason| (record.step, reason));
+                let finished = run.trainer.is_finished();
+                self.push_record(run_id, record);
+                let next_state = match divergence {
+                    Some((step, reason)) => Some(RunState::Diverged { step, reason }),
+                    None if finished => Some(RunState::Finished),
+                    None => None,
+                };
+                if let Some(state) = next_state
+                    && let Some(run) = &mut self.run
+                {
+                    run.state = state;
+                    self.push_state();
+                }
+            }
+            Err(err) => {
+                self.run = None;
+                self.push(WorkerEvent::Failed {
+                    run_id,
+                    message: err.to_string(),
+                });
+            }
+        }
+    }
+
+    fn push_state(&mut self) {
+        if let Some(run) = &self.run {
+            let event = WorkerEvent::State {
+                run_id: run.run_id,
+                state: run.state.clone(),
+            };
+            self.push(event);
+        }
+    }
+
+    fn push_record(&mut self, run_id: u64, record: StepRecord) {
+        if let Some(WorkerEvent::Steps {
+            run_id: id,
+            records,
+        }) = self.outbox.back_mut()
+            && *id == run_id
+        {
+            records.push(record);
+            return;
+        }
+        self.push(WorkerEvent::Steps {
+            run_id,
+            records: vec![record],
+        });
+    }
+
+    fn push(&mut self, event: WorkerEvent) {
+        self.outbox.push_back(event);
+    }
+
+    /// Sends what fits into the event channel. Unless `now`, steps are held back until
+    /// `FLUSH_INTERVAL` has passed since the last flush.
+    fn flush(&mut self, now: bool) {
+        if self.outbox.is_empty() || (!now && self.last_flush.elapsed() < FLUSH_INTERVAL) {
+            return;
+        }
+        let mut sent = false;
+        while let Some(event) = self.outbox.pop_front() {
+            match self.events.try_send(event) {
+                Ok(()) => sent = true,
+                Err(TrySendError::Full(event)) => {
+                    self.outbox.push_front(event);
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    self.outbox.clear();
+                    break;
+                }
+            }
+        }
+        if sent {
+            self.last_flush = Instant::now();
+            (self.wake)();
+        }
+    }
+}
