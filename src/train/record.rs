@@ -26,8 +26,8 @@ impl LayerMetric {
     /// A short label with the formula, for menus and axes.
     pub fn label(self) -> &'static str {
         match self {
-            Self::WeightGradNorm => "weight gradient ‖∂L/∂W‖",
-            Self::ActivationGradNorm => "back-propagated gradient ‖∂L/∂h‖",
+            Self::WeightGradNorm => "weight gradient |∂L/∂W|",
+            Self::ActivationGradNorm => "back-propagated gradient |∂L/∂h|",
         }
     }
 

@@ -1,8 +1,34 @@
-//! The egui app.
+//! The egui app: one panel or widget per file, wired together in [`app`].
+
+mod app;
+mod colorbar;
+mod config_panel;
+mod curves;
+mod heatmap;
+mod run_controls;
+mod status;
+mod theme;
+
+pub use app::{GradLabApp, LiveRun, Notice, Phase};
 
 use std::path::PathBuf;
 
-/// Opens the window.
-pub fn run_app(_open: Option<PathBuf>) -> anyhow::Result<()> {
-    Ok(())
+use anyhow::anyhow;
+
+/// Opens the window on the default experiment, or on the session at `open`.
+pub fn run_app(open: Option<PathBuf>) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Glow,
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Gradient Lab")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([900.0, 600.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Gradient Lab",
+        options,
+        Box::new(move |cc| Ok(Box::new(GradLabApp::new(&cc.egui_ctx, open)))),
+    )
+    .map_err(|err| anyhow!("could not open the window: {err}"))
 }

@@ -1,0 +1,403 @@
+//! The app's state and the frame that ties the panels together.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use egui::{Key, RichText};
+
+use super::colorbar::colorbar_ui;
+use super::config_panel::config_panel_ui;
+use super::curves::curves_ui;
+use super::heatmap::HeatmapView;
+use super::run_controls::{RunAction, run_controls_ui};
+use super::status::status_ui;
+use super::theme;
+use crate::config::Config;
+use crate::history::RunHistory;
+use crate::presets::{self, PRESETS};
+use crate::session::Session;
+use crate::train::{Command, LayerMetric, RunState, Worker, WorkerEvent};
+
+/// Where a run is in its life, as the UI knows it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    /// Sent to the trainer, not yet confirmed.
+    Starting,
+    /// As last reported by the trainer.
+    Trainer(RunState),
+    /// Read from a session file; shown, not continued.
+    Loaded,
+}
+
+/// The run on screen: its settings, what it recorded and where it is.
+pub struct LiveRun {
+    pub run_id: u64,
+    pub config: Config,
+    pub history: RunHistory,
+    pub phase: Phase,
+    rate: StepRate,
+}
+
+impl LiveRun {
+    pub fn is_live(&self) -> bool {
+        match &self.phase {
+            Phase::Starting => true,
+            Phase::Trainer(state) => state.is_live(),
+            Phase::Loaded => false,
+        }
+    }
+
+    pub fn steps_per_sec(&self) -> Option<f64> {
+        self.rate.per_sec()
+    }
+}
+
+/// A message for the status line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    Info(String),
+    Error(String),
+}
+
+/// The whole app. Persisted settings (`draft`) are kept apart from runtime handles
+/// (the worker thread, the texture).
+pub struct GradLabApp {
+    /// The settings being edited; a run takes a copy when it starts.
+    pub draft: Config,
+    pub run: Option<LiveRun>,
+    pub metric: LayerMetric,
+    pub notice: Option<Notice>,
+    next_run_id: u64,
+    worker: Option<Worker>,
+    heatmap: HeatmapView,
+}
+
+impl GradLabApp {
+    /// Starts the trainer thread and opens the default experiment, or `open`.
+    pub fn new(ctx: &egui::Context, open: Option<PathBuf>) -> Self {
+        let wake_ctx = ctx.clone();
+        let (worker, notice) = match Worker::spawn(Box::new(move || wake_ctx.request_repaint())) {
+            Ok(worker) => (Some(worker), None),
+            Err(err) => (
+                None,
+                Some(Notice::Error(format!(
+                    "could not start the trainer thread: {err}"
+                ))),
+            ),
+        };
+        let mut app = Self {
+            draft: presets::default_config(),
+            run: None,
+            metric: LayerMetric::WeightGradNorm,
+            notice,
+            next_run_id: 1,
+            worker,
+            heatmap: HeatmapView::default(),
+        };
+        if let Some(path) = open {
+            app.open_session(&path);
+        }
+        app
+    }
+
+    fn open_session(&mut self, path: &std::path::Path) {
+        match Session::load(path) {
+            Ok(session) => {
+                let Some(saved) = session.runs.into_iter().next() else {
+                    self.notice = Some(Notice::Error(format!("{} holds no runs", path.display())));
+                    return;
+                };
+                log::info!("opened session {}", path.display());
+                self.draft = saved.config.clone();
+                self.metric = session.view.heatmap_metric;
+                let run_id = self.take_run_id();
+                self.run = Some(LiveRun {
+                    run_id,
+                    config: saved.config,
+                    history: saved.history,
+                    phase: Phase::Loaded,
+                    rate: StepRate::default(),
+                });
+                self.notice = Some(Notice::Info(format!("opened {}", path.display())));
+            }
+            Err(err) => self.notice = Some(Notice::Error(err.to_string())),
+        }
+    }
+
+    fn take_run_id(&mut self) -> u64 {
+        let id = self.next_run_id;
+        self.next_run_id += 1;
+        id
+    }
+
+    fn send(&mut self, command: Command) {
+        let Some(worker) = &self.worker else {
+            self.notice = Some(Notice::Error("the trainer thread is not running".into()));
+            return;
+        };
+        if let Err(err) = worker.send(command) {
+            self.notice = Some(Notice::Error(err.to_string()));
+        }
+    }
+
+    /// Carries out a button press or shortcut.
+    pub fn act(&mut self, action: RunAction) {
+        match action {
+            RunAction::Start => {
+                if let Err(err) = self.draft.validate() {
+                    self.notice = Some(Notice::Error(err.to_string()));
+                    return;
+                }
+                let run_id = self.take_run_id();
+                self.send(Command::Start {
+                    run_id,
+                    config: Box::new(self.draft.clone()),
+                });
+                self.heatmap.clear();
+                self.notice = None;
+                self.run = Some(LiveRun {
+                    run_id,
+                    config: self.draft.clone(),
+                    history: RunHistory::new(0),
+                    phase: Phase::Starting,
+                    rate: StepRate::default(),
+                });
+            }
+            RunAction::Pause => self.send(Command::Pause),
+            RunAction::Resume => self.send(Command::Resume),
+            RunAction::StepOnce => self.send(Command::StepOnce),
+            RunAction::Stop => self.send(Command::Stop),
+            RunAction::Reset => {
+                self.send(Command::Reset);
+                self.run = None;
+                self.heatmap.clear();
+                self.notice = None;
+            }
+        }
+    }
+
+    /// Moves everything the trainer reported into the run's history.
+    fn drain_events(&mut self) {
+        let Some(worker) = &self.worker else {
+            return;
+        };
+        for event in worker.drain() {
+            let Some(run) = self
+                .run
+                .as_mut()
+                .filter(|r| r.run_id == event_run_id(&event))
+            else {
+                continue; // A run the user has already reset.
+            };
+            match event {
+                WorkerEvent::Started { num_layers, .. } => {
+                    run.history = RunHistory::new(num_layers)
+                }
+                WorkerEvent::Steps { records, .. } => {
+                    for record in &records {
+                        run.history.push(record);
+                    }
+                    if let Some(last) = records.last() {
+                        run.rate.add(Instant::now(), last.step);
+                    }
+                }
+                WorkerEvent::State { state, .. } => {
+                    if let RunState::Diverged { step, reason } = &state {
+                        self.notice =
+                            Some(Notice::Error(format!("diverged at step {step}: {reason}")));
+                    }
+                    run.phase = Phase::Trainer(state);
+                }
+                WorkerEvent::Failed { message, .. } => {
+                    self.notice = Some(Notice::Error(message));
+                    self.run = None;
+                }
+            }
+        }
+    }
+
+    /// Draws one frame. The same function serves the window and the UI tests.
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        self.drain_events();
+        self.shortcuts_ui(ui);
+
+        egui::Panel::top("top-bar").show(ui, |ui| self.top_bar_ui(ui));
+        egui::Panel::bottom("status-bar").show(ui, |ui| {
+            status_ui(ui, self.run.as_ref(), self.notice.as_ref())
+        });
+        egui::Panel::left("settings")
+            .default_size(theme::LEFT_PANEL_WIDTH)
+            .show(ui, |ui| self.settings_ui(ui));
+        egui::Panel::bottom("curves")
+            .resizable(true)
+            .default_size(theme::CURVES_HEIGHT)
+            .show(ui, |ui| {
+                curves_ui(ui, self.run.as_ref().map(|r| &r.history))
+            });
+        egui::CentralPanel::default().show(ui, |ui| self.heatmap_panel_ui(ui));
+
+        if self
+            .run
+            .as_ref()
+            .is_some_and(|r| r.phase == Phase::Starting)
+        {
+            // The trainer's confirmation wakes the UI; this is only a safety net.
+            ui.ctx().request_repaint_after(Duration::from_millis(100));
+        }
+    }
+
+    fn shortcuts_ui(&mut self, ui: &mut egui::Ui) {
+        let typing = ui.ctx().memory(|m| m.focused().is_some());
+        if typing || !ui.input(|i| i.key_pressed(Key::Space)) {
+            return;
+        }
+        let action = match self.run.as_ref().map(|r| &r.phase) {
+            None => Some(RunAction::Start),
+            Some(Phase::Trainer(RunState::Running)) => Some(RunAction::Pause),
+            Some(Phase::Trainer(RunState::Paused)) => Some(RunAction::Resume),
+            _ => None,
+        };
+        if let Some(action) = action {
+            self.act(action);
+        }
+    }
+
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("Gradient Lab");
+            ui.separator();
+            let label = ui.label("experiment:");
+            egui::ComboBox::from_id_salt("preset")
+                .selected_text("load a preset…")
+                .width(220.0)
+                .show_ui(ui, |ui| {
+                    for preset in PRESETS {
+                        if ui
+                            .selectable_label(false, preset.name)
+                            .on_hover_text(preset.description)
+                            .clicked()
+                        {
+                            match preset.config() {
+                                Ok(config) => self.draft = config,
+                                Err(err) => self.notice = Some(Notice::Error(err.to_string())),
+                            }
+                        }
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.label(RichText::new(self.draft.summary()).color(theme::MUTED_TEXT_COLOR));
+        });
+    }
+
+    fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            let phase = self.run.as_ref().map(|r| r.phase.clone());
+            if let Some(action) = run_controls_ui(ui, phase.as_ref()) {
+                self.act(action);
+            }
+            if let Some(run) = &self.run
+                && run.config != self.draft
+            {
+                ui.label(
+                    RichText::new("Settings differ from the run on screen. Reset, then Start, to train with them.")
+                        .color(theme::WARNING_COLOR),
+                );
+            }
+            if let Err(err) = self.draft.validate() {
+                ui.label(RichText::new(err.to_string()).color(theme::ERROR_COLOR));
+            }
+            ui.separator();
+            config_panel_ui(ui, &mut self.draft);
+        });
+    }
+
+    fn heatmap_panel_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label("heatmap:");
+            for metric in LayerMetric::ALL {
+                ui.selectable_value(&mut self.metric, metric, metric.label());
+            }
+            ui.separator();
+            if ui
+                .button("Follow newest")
+                .on_hover_text(
+                    "Show the whole run and keep up with it (or double-click the heatmap)",
+                )
+                .clicked()
+            {
+                self.heatmap.follow_newest();
+            }
+        });
+
+        let Some(run) = &self.run else {
+            ui.centered_and_justified(|ui| {
+                ui.label(
+                    RichText::new(
+                        "Press Start (or Space) to train.\n\nEach column of the heatmap will be one training step, \
+                         each row one layer, coloured by log10 of the gradient norm.",
+                    )
+                    .size(16.0)
+                    .color(theme::MUTED_TEXT_COLOR),
+                );
+            });
+            return;
+        };
+
+        let title = format!("log10 {}", self.metric.name());
+        ui.horizontal(|ui| {
+            let plot_width =
+                (ui.available_width() - theme::COLOR_BAR_WIDTH - ui.spacing().item_spacing.x)
+                    .max(100.0);
+            ui.allocate_ui(egui::vec2(plot_width, ui.available_height()), |ui| {
+                self.heatmap
+                    .heatmap_ui(ui, run.run_id, &run.history, self.metric);
+            });
+            colorbar_ui(ui, self.heatmap.range(), &title);
+        });
+    }
+}
+
+impl eframe::App for GradLabApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+}
+
+fn event_run_id(event: &WorkerEvent) -> u64 {
+    match event {
+        WorkerEvent::Started { run_id, .. }
+        | WorkerEvent::Steps { run_id, .. }
+        | WorkerEvent::State { run_id, .. }
+        | WorkerEvent::Failed { run_id, .. } => *run_id,
+    }
+}
+
+/// Steps per second over the last couple of seconds.
+#[derive(Default)]
+struct StepRate {
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl StepRate {
+    const WINDOW: Duration = Duration::from_secs(2);
+
+    fn add(&mut self, at: Instant, step: u64) {
+        self.samples.push_back((at, step));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _)| at.duration_since(*t) > Self::WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    fn per_sec(&self) -> Option<f64> {
+        let (t0, s0) = self.samples.front()?;
+        let (t1, s1) = self.samples.back()?;
+        let secs = t1.duration_since(*t0).as_secs_f64();
+        (secs > 0.2).then(|| (s1 - s0) as f64 / secs)
+    }
+}

@@ -1,0 +1,115 @@
+//! The heatmap's colour bar: the gradient labelled in decades, and the colours that
+//! stand for NaN, infinity, exact zero and steps not yet recorded.
+
+use egui::{Align2, FontId, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
+
+use super::theme;
+use crate::colormap::gradient_rgb;
+use crate::history::LogRange;
+
+/// Draws the colour bar for `range` in the space given, `title` above it.
+pub fn colorbar_ui(ui: &mut egui::Ui, range: Option<LogRange>, title: &str) {
+    let range = range.unwrap_or(LogRange {
+        min_decade: -1,
+        max_decade: 0,
+    });
+    let size = vec2(theme::COLOR_BAR_WIDTH, ui.available_height());
+    let (rect, _) = ui.allocate_exact_size(size, Sense::hover());
+    let painter = ui.painter_at(rect);
+    let text_color = ui.visuals().text_color();
+    let small = FontId::proportional(11.0);
+
+    painter.text(
+        rect.left_top() + vec2(2.0, 0.0),
+        Align2::LEFT_TOP,
+        title,
+        small.clone(),
+        text_color,
+    );
+
+    let legend_height = 4.0 * 18.0 + 8.0;
+    let strip = Rect::from_min_max(
+        pos2(rect.left() + 4.0, rect.top() + 36.0),
+        pos2(
+            rect.left() + 4.0 + theme::COLOR_BAR_STRIP_WIDTH,
+            rect.bottom() - legend_height - 12.0,
+        ),
+    );
+    if strip.height() < 20.0 {
+        return;
+    }
+
+    // The gradient, top = largest decade.
+    let bands = 64;
+    for band in 0..bands {
+        let t0 = band as f32 / bands as f32;
+        let t1 = (band + 1) as f32 / bands as f32;
+        let band_rect = Rect::from_min_max(
+            pos2(strip.left(), strip.bottom() - t1 * strip.height()),
+            pos2(strip.right(), strip.bottom() - t0 * strip.height() + 0.5),
+        );
+        painter.rect_filled(
+            band_rect,
+            0.0,
+            theme::rgb(gradient_rgb(f64::from((t0 + t1) / 2.0))),
+        );
+    }
+    painter.rect_stroke(
+        strip,
+        0.0,
+        Stroke::new(1.0, text_color),
+        StrokeKind::Outside,
+    );
+
+    // One tick per decade, thinned so that labels never overlap.
+    let decades = range.max_decade - range.min_decade;
+    let min_label_gap = 14.0;
+    let every = ((min_label_gap * decades as f32 / strip.height()).ceil() as i32).max(1);
+    for decade in range.min_decade..=range.max_decade {
+        if (decade - range.min_decade) % every != 0 && decade != range.max_decade {
+            continue;
+        }
+        let t = (decade - range.min_decade) as f32 / decades as f32;
+        let y = strip.bottom() - t * strip.height();
+        painter.line_segment(
+            [pos2(strip.right(), y), pos2(strip.right() + 4.0, y)],
+            Stroke::new(1.0, text_color),
+        );
+        painter.text(
+            pos2(strip.right() + 6.0, y),
+            Align2::LEFT_CENTER,
+            format!("1e{decade}"),
+            small.clone(),
+            text_color,
+        );
+    }
+
+    // The colours outside the scale.
+    let legend = [
+        ("NaN", theme::nan_color()),
+        ("±Inf", theme::inf_color()),
+        ("exact 0", theme::zero_color()),
+        ("no data", theme::missing_color()),
+    ];
+    for (row, (label, color)) in legend.into_iter().enumerate() {
+        let top = rect.bottom() - legend_height + row as f32 * 18.0;
+        let swatch = Rect::from_min_size(
+            pos2(strip.left(), top),
+            vec2(theme::COLOR_BAR_STRIP_WIDTH, 12.0),
+        );
+        painter.rect_filled(swatch, 0.0, color);
+        painter.rect_stroke(
+            swatch,
+            0.0,
+            Stroke::new(1.0, theme::MUTED_TEXT_COLOR),
+            StrokeKind::Outside,
+        );
+        painter.text(
+            pos2(swatch.right() + 6.0, swatch.center().y),
+            Align2::LEFT_CENTER,
+            label,
+            small.clone(),
+            text_color,
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! The gradient heatmap: layers × training steps, colour = log10 of the value.
+//!
+//! The image lives in a texture of fixed width. Each frame only the columns that
+//! changed are uploaded; when a run outgrows the texture, every column starts to
+//! stand for twice as many steps (a summary that keeps NaN, Inf and the extremes) and
+//! the texture is rebuilt once. A new decade in the data also rebuilds it once.
+
+use egui::{Color32, ColorImage, TextureHandle, TextureOptions, Vec2b};
+use egui_plot::{Plot, PlotImage, PlotPoint};
+
+use super::theme;
+use crate::colormap::cell_rgb;
+use crate::history::{DisplayValue, LogRange, RunHistory};
+use crate::train::LayerMetric;
+
+/// Texture columns; a longer run puts several steps in one column.
+const TEXTURE_COLUMNS: usize = 2048;
+
+/// What the texture currently shows, so that only what changed is redrawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Layout {
+    run_id: u64,
+    metric: LayerMetric,
+    num_layers: usize,
+    steps_per_column: usize,
+    range: LogRange,
+}
+
+/// The heatmap's runtime state: the texture and how much of it is filled.
+#[derive(Default)]
+pub struct HeatmapView {
+    texture: Option<TextureHandle>,
+    layout: Option<Layout>,
+    /// Columns whose every step was recorded when they were drawn.
+    complete_columns: usize,
+    /// Columns drawn, the last possibly from a partial range of steps.
+    drawn_columns: usize,
+    /// Steps of the history when the texture was last brought up to date.
+    drawn_steps: usize,
+    /// Colour range of the data seen so far, and how many values it covers.
+    seen_range: Option<LogRange>,
+    seen_values: usize,
+    /// Set when the user asks to follow the newest step again.
+    reset_view: bool,
+}
+
+impl HeatmapView {
+    /// Forget everything, e.g. after a reset.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Asks the plot to show the whole run again and keep following it.
+    pub fn follow_newest(&mut self) {
+        self.reset_view = true;
+    }
+
+    /// The colour range of the data, for the colour bar.
+    pub fn range(&self) -> Option<LogRange> {
+        self.layout.map(|l| l.range)
+    }
+
+    /// Brings the texture up to date with `history`, uploading only what changed.
+    fn sync(
+        &mut self,
+        ctx: &egui::Context,
+        run_id: u64,
+        history: &RunHistory,
+        metric: LayerMetric,
+    ) {
+        let num_layers = history.num_layers();
+        if num_layers == 0 {
+            return;
+        }
+        let stale_source = self
+            .layout
+            .is_none_or(|l| l.run_id != run_id || l.metric != metric || l.num_layers != num_layers);
+        if stale_source {
+            self.seen_range = None;
+            self.seen_values = 0;
+        }
+
+        // Extend the colour range by the values that arrived since the last frame.
+        let series = history.layer_series(metric);
+        if let Some(new_range) =
+            LogRange::covering(series[self.seen_values.min(series.len())..].iter().copied())
+        {
+            self.seen_range = Some(self.seen_range.map_or(new_range, |r| r.union(new_range)));
+        }
+        self.seen_values = series.len();
+        let range = self.seen_range.unwrap_or(LogRange {
+            min_decade: -1,
+            max_decade: 0,
+        });
+
+        let mut steps_per_column = self
+            .layout
+            .filter(|_| !stale_source)
+            .map_or(1, |l| l.steps_per_column);
+        while history.len() > steps_per_column * TEXTURE_COLUMNS {
+            steps_per_column *= 2;
+        }
+        let layout = Layout {
+            run_id,
+            metric,
+            num_layers,
+            steps_per_column,
+            range,
+        };
+
+        if self.layout != Some(layout) || self.texture.is_none() {
+            let blank = ColorImage::filled([TEXTURE_COLUMNS, num_layers], theme::missing_color());
+            self.texture =
+                Some(ctx.load_texture("gradient-heatmap", blank, TextureOptions::NEAREST));
+            self.layout = Some(layout);
+            self.complete_columns = 0;
+            self.drawn_columns = 0;
+            self.drawn_steps = 0;
+        }
+        if history.len() == self.drawn_steps {
+            return;
+        }
+
+        let needed = history.len().div_ceil(steps_per_column);
+        let first = self.complete_columns.min(needed);
+        let width = needed - first;
+        let mut pixels = vec![Color32::BLACK; width * num_layers];
+        for column in first..needed {
+            let steps = column * steps_per_column..(column + 1) * steps_per_column;
+            for layer in 0..num_layers {
+                let summary = history.summarize(metric, layer, steps.clone());
+                // Texture row 0 is the top: the output layer.
+                let row = num_layers - 1 - layer;
+                pixels[row * width + (column - first)] =
+                    theme::rgb(cell_rgb(summary.display(), &range));
+            }
+        }
+        if let Some(texture) = &mut self.texture {
+            texture.set_partial(
+                [first, 0],
+                ColorImage::new([width, num_layers], pixels),
+                TextureOptions::NEAREST,
+            );
+        }
+        self.drawn_columns = needed;
+        self.drawn_steps = history.len();
+        self.complete_columns = history.len() / steps_per_column;
+    }
+
+    /// Draws the heatmap of `metric` for `history` and its hover tooltip.
+    pub fn heatmap_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        run_id: u64,
+        history: &RunHistory,
+        metric: LayerMetric,
+    ) {
+        self.sync(ui.ctx(), run_id, history, metric);
+        let (Some(texture), Some(layout)) = (&self.texture, self.layout) else {
+            return;
+        };
+
+        let num_layers = layout.num_layers as f64;
+        let first_x = history.step_of(0) as f64 - 0.5;
+        let columns = self.drawn_columns.max(1);
+        let width_steps = (columns * layout.steps_per_column) as f64;
+        let image = PlotImage::new(
+            "heatmap",
+            texture.id(),
+            PlotPoint::new(first_x + width_steps / 2.0, (num_layers + 1.0) / 2.0),
+            [width_steps as f32, num_layers as f32],
+        )
+        .uv(egui::Rect::from_min_max(
+            egui::pos2(0.0, 0.0),
+            egui::pos2(columns as f32 / TEXTURE_COLUMNS as f32, 1.0),
+        ))
+        .allow_hover(false);
+
+        let mut plot = Plot::new("gradient-heatmap-plot")
+            .x_axis_label("training step")
+            .y_axis_label("layer (1 = input side)")
+            .allow_zoom(Vec2b::new(true, false))
+            .allow_drag(Vec2b::new(true, false))
+            .allow_scroll(Vec2b::new(true, false))
+            .allow_boxed_zoom(false)
+            .show_grid(false)
+            .set_margin_fraction(egui::vec2(0.0, 0.0))
+            .default_y_bounds(0.5, num_layers + 0.5)
+            .y_axis_formatter(|mark, _| layer_tick(mark.value, layout.num_layers))
+            .x_axis_formatter(|mark, _| step_tick(mark.value))
+            .show_crosshair(false)
+            .label_formatter(|_| None);
+        if std::mem::take(&mut self.reset_view) {
+            plot = plot.reset();
+        }
+        let response = plot.show(ui, |plot_ui| {
+            plot_ui.image(image);
+            plot_ui.set_auto_bounds(Vec2b::new(plot_ui.auto_bounds().x, true));
+        });
+
+        if let Some(pointer) = response.response.hover_pos() {
+            let value = response.transform.value_from_position(pointer);
+            let layer = value.y.round();
+            let column = (value.x - first_x).floor();
+            let in_range = layer >= 1.0
+                && layer <= num_layers
+                && column >= 0.0
+                && (column as usize) < history.len();
+            if in_range {
+                let text = hover_text(
+                    history,
+                    metric,
+                    layer as usize,
+                    column as usize,
+                    layout.steps_per_column,
+                );
+                response.response.on_hover_text_at_pointer(text);
+            }
+        }
+    }
+}
+
+fn layer_tick(value: f64, num_layers: usize) -> String {
+    let rounded = value.round();
+    if (value - rounded).abs() > 1e-6 || rounded < 1.0 || rounded > num_layers as f64 {
+        return String::new();
+    }
+    if rounded as usize == num_layers {
+        format!("{rounded:.0} (output)")
+    } else {
+        format!("{rounded:.0}")
+    }
+}
+
+fn step_tick(value: f64) -> String {
+    if value < 0.0 || (value - value.round()).abs() > 1e-6 {
+        String::new()
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// Layer, step and exact value under the pointer; for a column that stands for many
+/// steps, its range and the smallest, mean and largest value there.
+fn hover_text(
+    history: &RunHistory,
+    metric: LayerMetric,
+    layer: usize,
+    step_index: usize,
+    steps_per_column: usize,
+) -> String {
+    let layer_name = if layer == history.num_layers() {
+        format!("layer {layer} (output)")
+    } else {
+        format!("layer {layer}")
+    };
+    if steps_per_column == 1 {
+        let value = history
+            .layer_values(metric, step_index)
+            .get(layer - 1)
+            .copied()
+            .unwrap_or(f64::NAN);
+        return format!(
+            "{layer_name}\nstep {}\n{} = {}",
+            history.step_of(step_index),
+            metric.name(),
+            format_value(value)
+        );
+    }
+    let start = step_index / steps_per_column * steps_per_column;
+    let end = (start + steps_per_column).min(history.len());
+    let summary = history.summarize(metric, layer - 1, start..end);
+    let mut text = format!(
+        "{layer_name}\nsteps {}–{}\n{}: min {}, mean {}, max {}",
+        history.step_of(start),
+        history.step_of(end - 1),
+        metric.name(),
+        format_value(summary.min),
+        format_value(10f64.powf(summary.mean_log10)),
+        format_value(summary.max),
+    );
+    for (count, what) in [
+        (summary.nan_count, "NaN"),
+        (summary.inf_count, "Inf"),
+        (summary.zero_count, "exact zero"),
+    ] {
+        if count > 0 {
+            text.push_str(&format!("\n{count} × {what}"));
+        }
+    }
+    if summary.display() == DisplayValue::Missing {
+        text.push_str("\nno data");
+    }
+    text
+}
+
+/// A value with four significant digits in scientific notation; NaN and Inf by name.
+pub fn format_value(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 {
+            "+Inf".into()
+        } else {
+            "−Inf".into()
+        }
+    } else if value == 0.0 {
+        "0 (exact)".into()
+    } else {
+        format!("{value:.4e}")
+    }
+}

@@ -1,0 +1,60 @@
+//! The status line: step, speed and state of the run, and the latest message.
+
+use egui::RichText;
+
+use super::app::{LiveRun, Notice, Phase};
+use super::theme;
+use crate::train::RunState;
+
+pub fn status_ui(ui: &mut egui::Ui, run: Option<&LiveRun>, notice: Option<&Notice>) {
+    ui.horizontal(|ui| {
+        match run {
+            None => {
+                ui.label("no run yet");
+            }
+            Some(run) => {
+                ui.label(format!(
+                    "step {} / {}",
+                    run.history.last_step(),
+                    run.config.train.steps
+                ));
+                ui.separator();
+                let running = run.phase == Phase::Trainer(RunState::Running);
+                match run.steps_per_sec().filter(|_| running) {
+                    Some(rate) => ui.label(format!("{rate:.0} steps/s")),
+                    None => ui.label("– steps/s"),
+                };
+                ui.separator();
+                ui.label(phase_label(&run.phase));
+                if let Some((step, accuracy)) = run.history.test_accuracy().last() {
+                    ui.separator();
+                    ui.label(format!(
+                        "test accuracy {:.1}% (step {step})",
+                        accuracy * 100.0
+                    ));
+                }
+            }
+        }
+        if let Some(notice) = notice {
+            ui.separator();
+            match notice {
+                Notice::Info(text) => ui.label(text),
+                Notice::Error(text) => ui.label(RichText::new(text).color(theme::ERROR_COLOR)),
+            };
+        }
+    });
+}
+
+fn phase_label(phase: &Phase) -> String {
+    match phase {
+        Phase::Starting => "starting".into(),
+        Phase::Loaded => "loaded from file".into(),
+        Phase::Trainer(state) => match state {
+            RunState::Running => "running".into(),
+            RunState::Paused => "paused".into(),
+            RunState::Finished => "finished".into(),
+            RunState::Diverged { step, .. } => format!("diverged at step {step}"),
+            RunState::Stopped => "stopped".into(),
+        },
+    }
+}

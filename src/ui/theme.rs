@@ -1,0 +1,38 @@
+//! Design tokens: every colour and size the app draws with, in one place.
+
+use egui::Color32;
+
+use crate::colormap;
+
+pub const LEFT_PANEL_WIDTH: f32 = 290.0;
+pub const CURVES_HEIGHT: f32 = 220.0;
+pub const COLOR_BAR_WIDTH: f32 = 92.0;
+pub const COLOR_BAR_STRIP_WIDTH: f32 = 18.0;
+pub const SECTION_SPACING: f32 = 10.0;
+
+pub const LOSS_COLOR: Color32 = Color32::from_rgb(230, 159, 0);
+pub const ACCURACY_COLOR: Color32 = Color32::from_rgb(86, 180, 233);
+pub const TEST_ACCURACY_COLOR: Color32 = Color32::from_rgb(0, 158, 115);
+pub const ERROR_COLOR: Color32 = Color32::from_rgb(240, 80, 80);
+pub const WARNING_COLOR: Color32 = Color32::from_rgb(230, 180, 60);
+pub const MUTED_TEXT_COLOR: Color32 = Color32::from_gray(160);
+
+pub fn rgb(rgb: [u8; 3]) -> Color32 {
+    Color32::from_rgb(rgb[0], rgb[1], rgb[2])
+}
+
+pub fn nan_color() -> Color32 {
+    rgb(colormap::NAN_RGB)
+}
+
+pub fn inf_color() -> Color32 {
+    rgb(colormap::INF_RGB)
+}
+
+pub fn zero_color() -> Color32 {
+    rgb(colormap::ZERO_RGB)
+}
+
+pub fn missing_color() -> Color32 {
+    rgb(colormap::MISSING_RGB)
+}
