@@ -31,6 +31,14 @@ impl LayerMetric {
         }
     }
 
+    /// The quantity in symbols, for compact titles.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::WeightGradNorm => "|∂L/∂W|",
+            Self::ActivationGradNorm => "|∂L/∂h|",
+        }
+    }
+
     /// The label in plain ASCII, for figures drawn with fonts of few symbols.
     pub fn label_ascii(self) -> &'static str {
         match self {

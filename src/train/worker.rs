@@ -355,3 +355,136 @@ impl Loop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::apply_override;
+
+    fn tiny_config(steps: u64) -> Box<Config> {
+        let mut config = Config::default();
+        for assignment in ["model.depth=2", "model.width=8", "task.kind=xor"] {
+            config = apply_override(&config, assignment).expect("valid override");
+        }
+        config.train.steps = steps;
+        Box::new(config)
+    }
+
+    /// Drains until `done` holds for the events so far; bounded so a hang fails.
+    fn collect_until(worker: &Worker, done: impl Fn(&[WorkerEvent]) -> bool) -> Vec<WorkerEvent> {
+        let mut events = Vec::new();
+        for _ in 0..50_000_000u64 {
+            events.extend(worker.drain());
+            if done(&events) {
+                return events;
+            }
+            std::thread::yield_now();
+        }
+        panic!("the worker never reported what was expected: {events:?}");
+    }
+
+    fn is_state(event: &WorkerEvent, wanted: &RunState) -> bool {
+        matches!(event, WorkerEvent::State { state, .. } if state == wanted)
+    }
+
+    #[test]
+    fn every_step_arrives_once_and_in_order_then_the_run_finishes() -> std::io::Result<()> {
+        let worker = Worker::spawn(Box::new(|| {}))?;
+        worker
+            .send(Command::Start {
+                run_id: 7,
+                config: tiny_config(600),
+            })
+            .expect("queue has room");
+        let events = collect_until(&worker, |events| {
+            events.iter().any(|e| is_state(e, &RunState::Finished))
+        });
+
+        let steps: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                WorkerEvent::Steps { run_id: 7, records } => Some(records.iter().map(|r| r.step)),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(steps, (1..=600).collect::<Vec<_>>());
+        assert!(matches!(
+            events[0],
+            WorkerEvent::Started {
+                run_id: 7,
+                num_layers: 3
+            }
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn pause_holds_the_step_and_step_once_takes_exactly_one() -> std::io::Result<()> {
+        let worker = Worker::spawn(Box::new(|| {}))?;
+        let start = Command::Start {
+            run_id: 1,
+            config: tiny_config(1_000_000),
+        };
+        worker.send(start).expect("queue has room");
+        worker.send(Command::Pause).expect("queue has room");
+        let events = collect_until(&worker, |events| {
+            events.iter().any(|e| is_state(e, &RunState::Paused))
+        });
+        let last_step = |events: &[WorkerEvent]| {
+            events.iter().rev().find_map(|e| match e {
+                WorkerEvent::Steps { records, .. } => records.last().map(|r| r.step),
+                _ => None,
+            })
+        };
+        let paused_at = last_step(&events).unwrap_or(0);
+
+        worker.send(Command::StepOnce).expect("queue has room");
+        worker.send(Command::StepOnce).expect("queue has room");
+        let more = collect_until(&worker, |events| last_step(events) == Some(paused_at + 2));
+        assert_eq!(last_step(&more), Some(paused_at + 2));
+
+        worker.send(Command::Reset).expect("queue has room");
+        worker.send(Command::StepOnce).expect("queue has room");
+        // After a reset there is no run: a step command does nothing, and a new run
+        // starts from step 1.
+        worker
+            .send(Command::Start {
+                run_id: 2,
+                config: tiny_config(5),
+            })
+            .expect("queue has room");
+        let after = collect_until(&worker, |events| {
+            events.iter().any(|e| is_state(e, &RunState::Finished))
+        });
+        assert!(
+            after
+                .iter()
+                .all(|e| !matches!(e, WorkerEvent::Steps { run_id: 1, .. }))
+        );
+        let first = after.iter().find_map(|e| match e {
+            WorkerEvent::Steps { records, .. } => records.first().map(|r| r.step),
+            _ => None,
+        });
+        assert_eq!(first, Some(1));
+        Ok(())
+    }
+
+    #[test]
+    fn an_invalid_config_is_reported_not_panicked() -> std::io::Result<()> {
+        let worker = Worker::spawn(Box::new(|| {}))?;
+        let mut config = tiny_config(5);
+        config.model.depth = 0;
+        worker
+            .send(Command::Start { run_id: 3, config })
+            .expect("queue has room");
+        let events = collect_until(&worker, |events| !events.is_empty());
+        match &events[0] {
+            WorkerEvent::Failed { run_id: 3, message } => {
+                assert!(message.contains("model.depth"), "{message}")
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        Ok(())
+    }
+}

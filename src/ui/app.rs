@@ -345,16 +345,16 @@ impl GradLabApp {
             return;
         };
 
-        let title = format!("log10 {}", self.metric.name());
+        let title = self.metric.symbol();
+        let size = ui.available_size();
+        let plot_size = egui::vec2(
+            (size.x - theme::COLOR_BAR_WIDTH - ui.spacing().item_spacing.x).max(100.0),
+            size.y,
+        );
         ui.horizontal(|ui| {
-            let plot_width =
-                (ui.available_width() - theme::COLOR_BAR_WIDTH - ui.spacing().item_spacing.x)
-                    .max(100.0);
-            ui.allocate_ui(egui::vec2(plot_width, ui.available_height()), |ui| {
-                self.heatmap
-                    .heatmap_ui(ui, run.run_id, &run.history, self.metric);
-            });
-            colorbar_ui(ui, self.heatmap.range(), &title);
+            self.heatmap
+                .heatmap_ui(ui, plot_size, run.run_id, &run.history, self.metric);
+            colorbar_ui(ui, size.y, self.heatmap.range(), title);
         });
     }
 }

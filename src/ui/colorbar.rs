@@ -7,13 +7,13 @@ use super::theme;
 use crate::colormap::gradient_rgb;
 use crate::history::LogRange;
 
-/// Draws the colour bar for `range` in the space given, `title` above it.
-pub fn colorbar_ui(ui: &mut egui::Ui, range: Option<LogRange>, title: &str) {
+/// Draws the colour bar for `range`, `height` points tall, `title` above it.
+pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<LogRange>, title: &str) {
     let range = range.unwrap_or(LogRange {
         min_decade: -1,
         max_decade: 0,
     });
-    let size = vec2(theme::COLOR_BAR_WIDTH, ui.available_height());
+    let size = vec2(theme::COLOR_BAR_WIDTH, height);
     let (rect, _) = ui.allocate_exact_size(size, Sense::hover());
     let painter = ui.painter_at(rect);
     let text_color = ui.visuals().text_color();

@@ -147,10 +147,12 @@ impl HeatmapView {
         self.complete_columns = history.len() / steps_per_column;
     }
 
-    /// Draws the heatmap of `metric` for `history` and its hover tooltip.
+    /// Draws the heatmap of `metric` for `history`, `size` points large, and its hover
+    /// tooltip.
     pub fn heatmap_ui(
         &mut self,
         ui: &mut egui::Ui,
+        size: egui::Vec2,
         run_id: u64,
         history: &RunHistory,
         metric: LayerMetric,
@@ -177,6 +179,8 @@ impl HeatmapView {
         .allow_hover(false);
 
         let mut plot = Plot::new("gradient-heatmap-plot")
+            .width(size.x)
+            .height(size.y)
             .x_axis_label("training step")
             .y_axis_label("layer (1 = input side)")
             .allow_zoom(Vec2b::new(true, false))
