@@ -127,6 +127,7 @@ where
         .y_desc("layer (1 = input side)")
         .y_labels(num_layers.min(12))
         .y_label_formatter(&|y| format!("{:.0}", y))
+        .x_label_formatter(&|x| format!("{:.0}", x))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()?;
@@ -169,14 +170,14 @@ where
     let mut bar = ChartBuilder::on(&bar_area)
         .margin_top(12)
         .margin_bottom(44)
-        .margin_right(70)
+        .margin_right(40)
         .y_label_area_size(0)
-        .right_y_label_area_size(56)
+        .right_y_label_area_size(80)
         .build_cartesian_2d(0.0..1.0, low..high)?;
     bar.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_labels((range.max_decade - range.min_decade + 1) as usize)
+        .y_labels(((range.max_decade - range.min_decade) as usize).min(20) + 1)
         .y_label_formatter(&|v| format!("1e{:.0}", v))
         .label_style((FONT, 13))
         .draw()?;
