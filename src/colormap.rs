@@ -1,7 +1,7 @@
 //! The heatmap's colours, shared by the app and the exported figures: a perceptual
 //! colormap for log10 of a value, and colours of their own for what has no logarithm.
 
-use crate::history::{DisplayValue, LogRange};
+use crate::history::{ColorRange, DisplayValue};
 
 /// Viridis: perceptually uniform, readable in greyscale and by most colour-blind eyes.
 const GRADIENT: colorous::Gradient = colorous::VIRIDIS;
@@ -22,13 +22,13 @@ pub fn gradient_rgb(t: f64) -> [u8; 3] {
 }
 
 /// The colour of a heatmap cell on a colour scale.
-pub fn cell_rgb(value: DisplayValue, range: &LogRange) -> [u8; 3] {
+pub fn cell_rgb(value: DisplayValue, range: &ColorRange) -> [u8; 3] {
     match value {
         DisplayValue::Missing => MISSING_RGB,
         DisplayValue::Nan => NAN_RGB,
         DisplayValue::Inf => INF_RGB,
         DisplayValue::Zero => ZERO_RGB,
-        DisplayValue::Log10(log10) => gradient_rgb(range.position(log10)),
+        DisplayValue::Value(value) => gradient_rgb(range.position(value)),
     }
 }
 
@@ -51,17 +51,19 @@ mod tests {
 
     #[test]
     fn scale_ends_map_to_gradient_ends() {
-        let range = LogRange {
-            min_decade: -8,
-            max_decade: 0,
+        let range = ColorRange {
+            scale: crate::train::Scale::Log,
+            low: -8.0,
+            high: 0.0,
         };
         assert_eq!(
-            cell_rgb(DisplayValue::Log10(-9.0), &range),
+            cell_rgb(DisplayValue::Value(-9.0), &range),
             gradient_rgb(0.0)
         );
         assert_eq!(
-            cell_rgb(DisplayValue::Log10(0.0), &range),
+            cell_rgb(DisplayValue::Value(0.0), &range),
             gradient_rgb(1.0)
         );
+        assert_eq!(cell_rgb(DisplayValue::Zero, &range), ZERO_RGB);
     }
 }

@@ -6,6 +6,7 @@
 pub mod colormap;
 pub mod config;
 pub mod data;
+pub mod diagnosis;
 pub mod export;
 pub mod history;
 pub mod model;

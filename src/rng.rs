@@ -16,6 +16,8 @@ pub enum Stream {
     Weights,
     /// The order of training batches.
     Batches,
+    /// Dropout masks.
+    Dropout,
 }
 
 /// A generator for one stream of `seed`.

@@ -47,8 +47,35 @@ impl Config {
     /// A one-line summary for captions, titles and lists.
     pub fn summary(&self) -> String {
         let m = &self.model;
+        let t = &self.train;
+        let mut extras = Vec::new();
+        if m.init_gain != 1.0 {
+            extras.push(format!("gain {}", m.init_gain));
+        }
+        if m.batch_norm {
+            extras.push("batch norm".to_owned());
+        }
+        if m.residual_every > 0 {
+            extras.push(format!("residual every {}", m.residual_every));
+        }
+        if m.dropout > 0.0 {
+            extras.push(format!("dropout {}", m.dropout));
+        }
+        if t.weight_decay > 0.0 {
+            extras.push(format!("weight decay {}", t.weight_decay));
+        }
+        if t.clip != Clip::None {
+            extras.push(format!("clip {} {}", t.clip.label(), t.clip_threshold));
+        }
+        if t.schedule != Schedule::Constant {
+            extras.push(format!("{} schedule", t.schedule.label()));
+        }
+        if t.dtype == Precision::F64 {
+            extras.push("f64".to_owned());
+        }
+        let extras: String = extras.iter().map(|e| format!(" · {e}")).collect();
         format!(
-            "{} · {}×{} {} · {} init{} · {} lr {} · batch {} · seed {}",
+            "{} · {}×{} {} · {} init{} · {} lr {} · batch {}{extras} · seed {}",
             self.task.kind.label(),
             m.depth,
             m.width,
@@ -153,6 +180,12 @@ pub struct ModelConfig {
     pub init_scale: f64,
     /// A multiplier on the weights drawn by any scheme.
     pub init_gain: f64,
+    /// Batch normalisation after each hidden linear layer (Ioffe & Szegedy 2015).
+    pub batch_norm: bool,
+    /// An identity skip connection around every k hidden layers; 0 for none.
+    pub residual_every: usize,
+    /// Dropout rate after each hidden layer's activation, in training only.
+    pub dropout: f64,
 }
 
 impl Default for ModelConfig {
@@ -166,6 +199,9 @@ impl Default for ModelConfig {
             init: Init::Standard,
             init_scale: 0.1,
             init_gain: 1.0,
+            batch_norm: false,
+            residual_every: 0,
+            dropout: 0.0,
         }
     }
 }
@@ -183,19 +219,46 @@ pub enum ModelKind {
 pub enum Activation {
     Sigmoid,
     Tanh,
+    Softsign,
     Relu,
     LeakyRelu,
+    /// Leaky ReLU whose slope is learned, one per layer, starting at 0.25 (He et al. 2015).
+    Prelu,
+    Elu,
+    /// Self-normalising ELU (Klambauer et al. 2017).
+    Selu,
+    /// Gaussian error linear unit, exact (erf) form.
+    Gelu,
+    /// x·σ(x), also called Swish.
+    Silu,
 }
 
 impl Activation {
-    pub const ALL: [Self; 4] = [Self::Sigmoid, Self::Tanh, Self::Relu, Self::LeakyRelu];
+    pub const ALL: [Self; 10] = [
+        Self::Sigmoid,
+        Self::Tanh,
+        Self::Softsign,
+        Self::Relu,
+        Self::LeakyRelu,
+        Self::Prelu,
+        Self::Elu,
+        Self::Selu,
+        Self::Gelu,
+        Self::Silu,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Sigmoid => "sigmoid",
             Self::Tanh => "tanh",
+            Self::Softsign => "softsign",
             Self::Relu => "relu",
             Self::LeakyRelu => "leaky_relu",
+            Self::Prelu => "prelu",
+            Self::Elu => "elu",
+            Self::Selu => "selu",
+            Self::Gelu => "gelu",
+            Self::Silu => "silu",
         }
     }
 }
@@ -214,6 +277,10 @@ pub enum Init {
     HeUniform,
     /// He et al. 2015: N(0, 2/fan_in).
     HeNormal,
+    /// LeCun et al. 1998: N(0, 1/fan_in), the partner of SELU.
+    LecunNormal,
+    /// Saxe et al. 2014: a random orthogonal matrix (all singular values 1).
+    Orthogonal,
     /// N(0, σ²) with σ = `init_scale`.
     Normal,
     /// U(−a, a) with a = `init_scale`.
@@ -221,12 +288,14 @@ pub enum Init {
 }
 
 impl Init {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::Standard,
         Self::XavierUniform,
         Self::XavierNormal,
         Self::HeUniform,
         Self::HeNormal,
+        Self::LecunNormal,
+        Self::Orthogonal,
         Self::Normal,
         Self::Uniform,
     ];
@@ -238,6 +307,8 @@ impl Init {
             Self::XavierNormal => "xavier_normal",
             Self::HeUniform => "he_uniform",
             Self::HeNormal => "he_normal",
+            Self::LecunNormal => "lecun_normal",
+            Self::Orthogonal => "orthogonal",
             Self::Normal => "normal",
             Self::Uniform => "uniform",
         }
@@ -259,6 +330,21 @@ pub struct TrainConfig {
     /// Test accuracy is measured every this many steps (and at the last step).
     pub eval_every: u64,
     pub dtype: Precision,
+    /// Momentum coefficient of `momentum` and `nesterov`.
+    pub momentum: f64,
+    /// L2 penalty: added to the gradient (coupled) for every optimiser but `adamw`,
+    /// which decays the weights directly (decoupled, Loshchilov & Hutter 2019).
+    pub weight_decay: f64,
+    pub clip: Clip,
+    /// Global-norm bound of `norm` clipping, or element bound of `value` clipping.
+    pub clip_threshold: f64,
+    pub schedule: Schedule,
+    /// Steps of linear warm-up from lr/warmup_steps to lr; 0 for none.
+    pub warmup_steps: u64,
+    /// `step` schedule: multiply the learning rate by `decay_factor` every
+    /// `decay_every` steps.
+    pub decay_every: u64,
+    pub decay_factor: f64,
 }
 
 impl Default for TrainConfig {
@@ -270,21 +356,94 @@ impl Default for TrainConfig {
             steps: 20_000,
             eval_every: 100,
             dtype: Precision::F32,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            clip: Clip::None,
+            clip_threshold: 1.0,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            decay_every: 5000,
+            decay_factor: 0.5,
         }
     }
 }
 
-/// Optimisers. More arrive with the remedies.
+/// Optimisers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Optimizer {
     Sgd,
+    Momentum,
+    Nesterov,
+    Adam,
+    Adamw,
+    Rmsprop,
 }
 
 impl Optimizer {
+    pub const ALL: [Self; 6] = [
+        Self::Sgd,
+        Self::Momentum,
+        Self::Nesterov,
+        Self::Adam,
+        Self::Adamw,
+        Self::Rmsprop,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Sgd => "sgd",
+            Self::Momentum => "momentum",
+            Self::Nesterov => "nesterov",
+            Self::Adam => "adam",
+            Self::Adamw => "adamw",
+            Self::Rmsprop => "rmsprop",
+        }
+    }
+}
+
+/// Gradient clipping, applied after the probes and before the optimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clip {
+    None,
+    /// Scale all gradients together so that their global norm is at most the threshold.
+    Norm,
+    /// Clamp every gradient element to [−threshold, threshold].
+    Value,
+}
+
+impl Clip {
+    pub const ALL: [Self; 3] = [Self::None, Self::Norm, Self::Value];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Norm => "norm",
+            Self::Value => "value",
+        }
+    }
+}
+
+/// How the learning rate changes over a run (after any warm-up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    Constant,
+    /// Multiplied by `decay_factor` every `decay_every` steps.
+    Step,
+    /// Half a cosine from lr down to 0 over the run's steps.
+    Cosine,
+}
+
+impl Schedule {
+    pub const ALL: [Self; 3] = [Self::Constant, Self::Step, Self::Cosine];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Constant => "constant",
+            Self::Step => "step",
+            Self::Cosine => "cosine",
         }
     }
 }

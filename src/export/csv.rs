@@ -21,11 +21,15 @@ pub fn metrics_csv(history: &RunHistory) -> String {
         let step = history.step_of(column);
         // Writing to a String cannot fail.
         let _ = writeln!(out, "{step},loss,,{}", Value(history.loss()[column]));
-        let _ = writeln!(
-            out,
-            "{step},accuracy,,{}",
-            Value(history.accuracy()[column])
-        );
+        let scalars = [
+            ("accuracy", history.accuracy()),
+            ("grad_norm_total", history.grad_norm_total()),
+            ("grad_norm_clipped", history.grad_norm_clipped()),
+            ("lr", history.lr()),
+        ];
+        for (name, values) in scalars {
+            let _ = writeln!(out, "{step},{name},,{}", Value(values[column]));
+        }
         while let Some(&&(test_step, value)) = tests.peek() {
             if test_step > step {
                 break;
@@ -43,6 +47,9 @@ pub fn metrics_csv(history: &RunHistory) -> String {
                     Value(*value)
                 );
             }
+        }
+        for (layer, slope) in history.prelu_slopes(column).iter().enumerate() {
+            let _ = writeln!(out, "{step},prelu_slope,{},{}", layer + 1, Value(*slope));
         }
     }
     out
@@ -77,21 +84,50 @@ mod tests {
                 loss: if step == 2 { f64::NAN } else { 0.5 },
                 accuracy: 0.25,
                 test_accuracy: (step == 2).then_some(0.75),
+                lr: 0.1,
+                grad_norm_total: 2.0,
+                grad_norm_clipped: 1.0,
                 weight_grad_norm: vec![1e-20, f64::INFINITY],
                 activation_grad_norm: vec![0.0, 3.0],
+                update_ratio: vec![1e-3, 2e-3],
+                saturated_fraction: vec![0.5, 0.0],
+                dead_fraction: vec![0.25, 0.0],
+                activation_mean: vec![-0.5, 0.1],
+                activation_std: vec![1.0, 2.0],
+                prelu_slope: vec![0.25],
             });
         }
         let text = metrics_csv(&history);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "step,metric,index,value");
-        assert_eq!(lines[1], "1,loss,,0.5");
-        assert_eq!(lines[2], "1,accuracy,,0.25");
-        assert_eq!(lines[3], "1,weight_grad_norm,1,1e-20");
-        assert_eq!(lines[4], "1,weight_grad_norm,2,inf");
-        assert_eq!(lines[5], "1,activation_grad_norm,1,0");
-        assert_eq!(lines[7], "2,loss,,NaN");
-        assert_eq!(lines[9], "2,test_accuracy,,0.75");
-        // Header, then per step: loss, accuracy, 2 + 2 layer values; one test row.
-        assert_eq!(lines.len(), 1 + 2 * 6 + 1);
+        assert_eq!(
+            &lines[1..=21],
+            [
+                "1,loss,,0.5",
+                "1,accuracy,,0.25",
+                "1,grad_norm_total,,2",
+                "1,grad_norm_clipped,,1",
+                "1,lr,,0.1",
+                "1,weight_grad_norm,1,1e-20",
+                "1,weight_grad_norm,2,inf",
+                "1,activation_grad_norm,1,0",
+                "1,activation_grad_norm,2,3",
+                "1,update_ratio,1,0.001",
+                "1,update_ratio,2,0.002",
+                "1,saturated_fraction,1,0.5",
+                "1,saturated_fraction,2,0",
+                "1,dead_fraction,1,0.25",
+                "1,dead_fraction,2,0",
+                "1,activation_mean,1,-0.5",
+                "1,activation_mean,2,0.1",
+                "1,activation_std,1,1",
+                "1,activation_std,2,2",
+                "1,prelu_slope,1,0.25",
+                "2,loss,,NaN",
+            ]
+        );
+        assert!(lines.contains(&"2,test_accuracy,,0.75"));
+        // Header, then 20 rows a step, and one test row.
+        assert_eq!(lines.len(), 1 + 2 * 20 + 1);
     }
 }

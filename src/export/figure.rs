@@ -9,9 +9,10 @@ use plotters::prelude::*;
 use thiserror::Error;
 
 use crate::colormap::{INF_RGB, NAN_RGB, ZERO_RGB, cell_rgb, gradient_rgb};
-use crate::history::{LogRange, RunHistory};
+use crate::history::{ColorRange, RunHistory};
 use crate::session::write_atomic;
 use crate::train::LayerMetric;
+use crate::train::Scale;
 
 /// Why a figure could not be written.
 #[derive(Debug, Error)]
@@ -108,10 +109,7 @@ where
     ))?;
 
     let num_layers = history.num_layers().max(1);
-    let range = history.log_range(metric).unwrap_or(LogRange {
-        min_decade: -1,
-        max_decade: 0,
-    });
+    let range = history.color_range(metric);
     let first = history.step_of(0) as f64 - 0.5;
     let last = history.last_step().max(1) as f64 + 0.5;
 
@@ -141,7 +139,7 @@ where
         let x1 = history.step_of(end - 1) as f64 + 0.5;
         for layer in 0..history.num_layers() {
             let summary = history.summarize(metric, layer, start..end);
-            let color = rgb(cell_rgb(summary.display(), &range));
+            let color = rgb(cell_rgb(summary.display(metric.scale()), &range));
             let y = layer as f64 + 1.0;
             cells.push(Rectangle::new(
                 [(x0, y - 0.5), (x1, y + 0.5)],
@@ -157,7 +155,7 @@ where
 
 fn draw_colour_bar<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    range: LogRange,
+    range: ColorRange,
     height: u32,
 ) -> DrawResult<()>
 where
@@ -165,8 +163,7 @@ where
 {
     let legend_height = 90;
     let (bar_area, legend) = area.split_vertically(height.saturating_sub(64 + legend_height));
-    let low = f64::from(range.min_decade);
-    let high = f64::from(range.max_decade);
+    let (low, high) = (range.low, range.high);
     let mut bar = ChartBuilder::on(&bar_area)
         .margin_top(12)
         .margin_bottom(44)
@@ -177,8 +174,11 @@ where
     bar.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_labels(((range.max_decade - range.min_decade) as usize).min(20) + 1)
-        .y_label_formatter(&|v| format!("1e{:.0}", v))
+        .y_labels(range.ticks(20).len())
+        .y_label_formatter(&|v| match range.scale {
+            Scale::Log => format!("1e{v:.0}"),
+            Scale::Linear { .. } => format!("{v:.2}"),
+        })
         .label_style((FONT, 13))
         .draw()?;
     let steps = 200;

@@ -3,29 +3,39 @@
 
 mod summary;
 
-pub use summary::{CellSummary, DisplayValue, LogRange, decimate_min_max};
+pub use summary::{CellSummary, ColorRange, DisplayValue, decimate_min_max};
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::train::{LayerMetric, StepRecord};
 
+/// Values that keep NaN and infinities through JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Series(#[serde(with = "crate::session::nonfinite")] pub Vec<f64>);
+
 /// Every step of a run, kept column by column: one value per layer per step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunHistory {
     num_layers: usize,
     /// The step number of the first recorded step (1 for a run recorded from its start).
     first_step: u64,
-    #[serde(with = "crate::session::nonfinite")]
-    loss: Vec<f64>,
-    #[serde(with = "crate::session::nonfinite")]
-    accuracy: Vec<f64>,
+    loss: Series,
+    accuracy: Series,
+    lr: Series,
+    grad_norm_total: Series,
+    grad_norm_clipped: Series,
     /// (step, accuracy) each time the test set was measured.
     test_accuracy: Vec<(u64, f64)>,
-    /// Step-major: the values of step i are `[i·num_layers, (i+1)·num_layers)`.
-    #[serde(with = "crate::session::nonfinite")]
-    weight_grad_norm: Vec<f64>,
-    #[serde(with = "crate::session::nonfinite")]
-    activation_grad_norm: Vec<f64>,
+    /// Per-layer metrics, step-major: the values of step i are
+    /// `[i·num_layers, (i+1)·num_layers)`.
+    layers: BTreeMap<LayerMetric, Series>,
+    /// PReLU slopes, step-major over the hidden layers; empty for other activations.
+    #[serde(default)]
+    prelu_slope: Series,
 }
 
 impl RunHistory {
@@ -33,29 +43,41 @@ impl RunHistory {
         Self {
             num_layers,
             first_step: 1,
+            layers: LayerMetric::ALL
+                .into_iter()
+                .map(|m| (m, Series::default()))
+                .collect(),
             ..Self::default()
         }
     }
 
     /// Appends one step. A record whose layer count disagrees is refused.
     pub fn push(&mut self, record: &StepRecord) -> bool {
-        let fits = record.weight_grad_norm.len() == self.num_layers
-            && record.activation_grad_norm.len() == self.num_layers;
+        let fits = LayerMetric::ALL
+            .into_iter()
+            .all(|m| record.layer_values(m).len() == self.num_layers);
         if !fits {
             return false;
         }
-        if self.loss.is_empty() {
+        if self.loss.0.is_empty() {
             self.first_step = record.step;
         }
-        self.loss.push(record.loss);
-        self.accuracy.push(record.accuracy);
+        self.loss.0.push(record.loss);
+        self.accuracy.0.push(record.accuracy);
+        self.lr.0.push(record.lr);
+        self.grad_norm_total.0.push(record.grad_norm_total);
+        self.grad_norm_clipped.0.push(record.grad_norm_clipped);
         if let Some(test) = record.test_accuracy {
             self.test_accuracy.push((record.step, test));
         }
-        self.weight_grad_norm
-            .extend_from_slice(&record.weight_grad_norm);
-        self.activation_grad_norm
-            .extend_from_slice(&record.activation_grad_norm);
+        for metric in LayerMetric::ALL {
+            self.layers
+                .entry(metric)
+                .or_default()
+                .0
+                .extend_from_slice(record.layer_values(metric));
+        }
+        self.prelu_slope.0.extend_from_slice(&record.prelu_slope);
         true
     }
 
@@ -65,11 +87,11 @@ impl RunHistory {
 
     /// Number of recorded steps.
     pub fn len(&self) -> usize {
-        self.loss.len()
+        self.loss.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.loss.is_empty()
+        self.loss.0.is_empty()
     }
 
     /// The step number of recorded column `column`.
@@ -87,11 +109,34 @@ impl RunHistory {
     }
 
     pub fn loss(&self) -> &[f64] {
-        &self.loss
+        &self.loss.0
     }
 
     pub fn accuracy(&self) -> &[f64] {
-        &self.accuracy
+        &self.accuracy.0
+    }
+
+    /// The learning rate of each step.
+    pub fn lr(&self) -> &[f64] {
+        &self.lr.0
+    }
+
+    /// Global gradient norm of each step before clipping.
+    pub fn grad_norm_total(&self) -> &[f64] {
+        &self.grad_norm_total.0
+    }
+
+    /// Global gradient norm of each step after clipping.
+    pub fn grad_norm_clipped(&self) -> &[f64] {
+        &self.grad_norm_clipped.0
+    }
+
+    /// The PReLU slopes of the hidden layers after recorded column `column` (empty
+    /// for other activations).
+    pub fn prelu_slopes(&self, column: usize) -> &[f64] {
+        let hidden = self.num_layers.saturating_sub(1);
+        let start = column * hidden;
+        self.prelu_slope.0.get(start..start + hidden).unwrap_or(&[])
     }
 
     pub fn test_accuracy(&self) -> &[(u64, f64)] {
@@ -100,10 +145,7 @@ impl RunHistory {
 
     /// All values of a per-layer metric, step-major.
     pub fn layer_series(&self, metric: LayerMetric) -> &[f64] {
-        match metric {
-            LayerMetric::WeightGradNorm => &self.weight_grad_norm,
-            LayerMetric::ActivationGradNorm => &self.activation_grad_norm,
-        }
+        self.layers.get(&metric).map_or(&[], |s| &s.0)
     }
 
     /// The values of every layer at recorded column `column`, input side first.
@@ -134,10 +176,25 @@ impl RunHistory {
         if self.first_step == 0 {
             return Err("history starts at step 0; steps count from 1".into());
         }
-        if self.accuracy.len() != steps {
+        for (name, series) in [
+            ("accuracy", &self.accuracy),
+            ("lr", &self.lr),
+            ("grad_norm_total", &self.grad_norm_total),
+            ("grad_norm_clipped", &self.grad_norm_clipped),
+        ] {
+            if series.0.len() != steps {
+                return Err(format!(
+                    "history has {} {name} values for {steps} losses",
+                    series.0.len()
+                ));
+            }
+        }
+        let hidden = self.num_layers.saturating_sub(1);
+        let slopes = self.prelu_slope.0.len();
+        if slopes != 0 && Some(slopes) != steps.checked_mul(hidden) {
             return Err(format!(
-                "history has {} accuracy values for {steps} losses",
-                self.accuracy.len()
+                "history has {slopes} prelu_slope values; {steps} steps of {hidden} hidden layers need {}",
+                steps.saturating_mul(hidden)
             ));
         }
         if steps > 0 && self.num_layers == 0 {
@@ -165,8 +222,10 @@ impl RunHistory {
         Ok(())
     }
 
-    /// The decades spanned by the finite, non-zero values of a metric.
-    pub fn log_range(&self, metric: LayerMetric) -> Option<LogRange> {
-        LogRange::covering(self.layer_series(metric).iter().copied())
+    /// The colour range covering every recorded value of a metric.
+    pub fn color_range(&self, metric: LayerMetric) -> ColorRange {
+        let scale = metric.scale();
+        ColorRange::covering(scale, self.layer_series(metric).iter().copied())
+            .unwrap_or(ColorRange::empty(scale))
     }
 }

@@ -2,6 +2,8 @@
 //! stands for many steps still shows a NaN among them, and its tooltip the smallest
 //! and largest value.
 
+use crate::train::Scale;
+
 /// What a range of values of one layer holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct CellSummary {
@@ -9,9 +11,11 @@ pub struct CellSummary {
     pub nan_count: usize,
     pub inf_count: usize,
     pub zero_count: usize,
-    /// Smallest and largest finite, non-zero magnitude (NaN when there is none).
+    /// Smallest and largest finite value (NaN when there is none).
     pub min: f64,
     pub max: f64,
+    /// Mean of the finite values (NaN when there is none).
+    pub mean: f64,
     /// Mean of log10 over the finite, non-zero magnitudes (NaN when there is none).
     pub mean_log10: f64,
 }
@@ -21,26 +25,35 @@ impl CellSummary {
         let mut summary = Self {
             min: f64::NAN,
             max: f64::NAN,
+            mean: f64::NAN,
             mean_log10: f64::NAN,
             ..Self::default()
         };
-        let mut log_sum = 0.0;
-        let mut log_count = 0usize;
+        let (mut sum, mut finite) = (0.0, 0usize);
+        let (mut log_sum, mut log_count) = (0.0, 0usize);
         for value in values {
             summary.count += 1;
             if value.is_nan() {
                 summary.nan_count += 1;
-            } else if value.is_infinite() {
+                continue;
+            }
+            if value.is_infinite() {
                 summary.inf_count += 1;
-            } else if value == 0.0 {
+                continue;
+            }
+            summary.min = summary.min.min(value);
+            summary.max = summary.max.max(value);
+            sum += value;
+            finite += 1;
+            if value == 0.0 {
                 summary.zero_count += 1;
             } else {
-                let magnitude = value.abs();
-                summary.min = summary.min.min(magnitude);
-                summary.max = summary.max.max(magnitude);
-                log_sum += magnitude.log10();
+                log_sum += value.abs().log10();
                 log_count += 1;
             }
+        }
+        if finite > 0 {
+            summary.mean = sum / finite as f64;
         }
         if log_count > 0 {
             summary.mean_log10 = log_sum / log_count as f64;
@@ -48,19 +61,22 @@ impl CellSummary {
         summary
     }
 
-    /// The value a colour is chosen for. Non-finite values win over finite ones so
-    /// that a divergence is never averaged away; a range of exact zeros is zero.
-    pub fn display(&self) -> DisplayValue {
+    /// The value a colour is chosen for on `scale`. Non-finite values win over finite
+    /// ones so that a divergence is never averaged away; on a log scale a range of
+    /// exact zeros is zero, and other ranges are coloured by their mean of log10.
+    pub fn display(&self, scale: Scale) -> DisplayValue {
         if self.count == 0 {
             DisplayValue::Missing
         } else if self.nan_count > 0 {
             DisplayValue::Nan
         } else if self.inf_count > 0 {
             DisplayValue::Inf
-        } else if self.mean_log10.is_nan() {
-            DisplayValue::Zero
         } else {
-            DisplayValue::Log10(self.mean_log10)
+            match scale {
+                Scale::Log if self.mean_log10.is_nan() => DisplayValue::Zero,
+                Scale::Log => DisplayValue::Value(self.mean_log10),
+                Scale::Linear { .. } => DisplayValue::Value(self.mean),
+            }
         }
     }
 }
@@ -72,53 +88,115 @@ pub enum DisplayValue {
     Missing,
     Nan,
     Inf,
+    /// An exact zero on a log scale.
     Zero,
-    Log10(f64),
+    /// A value on the scale: log10 of the magnitude, or the value itself.
+    Value(f64),
 }
 
-/// A colour scale in whole decades: 10^min_decade to 10^max_decade.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LogRange {
-    pub min_decade: i32,
-    pub max_decade: i32,
+/// A colour scale: whole decades 10^low to 10^high on a log scale, or low to high.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ColorRange {
+    pub scale: Scale,
+    pub low: f64,
+    pub high: f64,
 }
 
-impl LogRange {
-    /// The smallest whole-decade range covering every finite, non-zero magnitude.
-    pub fn covering(values: impl Iterator<Item = f64>) -> Option<Self> {
-        let mut low = f64::INFINITY;
-        let mut high = f64::NEG_INFINITY;
-        for v in values.map(f64::abs).filter(|v| v.is_finite() && *v > 0.0) {
+impl ColorRange {
+    /// The range used before any value is known.
+    pub fn empty(scale: Scale) -> Self {
+        match scale {
+            Scale::Log => Self {
+                scale,
+                low: -1.0,
+                high: 0.0,
+            },
+            Scale::Linear {
+                fixed: Some((low, high)),
+            } => Self {
+                scale,
+                low: f64::from(low),
+                high: f64::from(high),
+            },
+            Scale::Linear { fixed: None } => Self {
+                scale,
+                low: 0.0,
+                high: 1.0,
+            },
+        }
+    }
+
+    /// The smallest range covering every finite value (every finite, non-zero magnitude
+    /// on a log scale), in whole decades or tenths so that it changes rarely; `None`
+    /// when there is no such value.
+    pub fn covering(scale: Scale, values: impl Iterator<Item = f64>) -> Option<Self> {
+        let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+        for v in values.filter(|v| v.is_finite()) {
+            let v = match scale {
+                Scale::Log if v == 0.0 => continue,
+                Scale::Log => v.abs().log10(),
+                Scale::Linear { .. } => v,
+            };
             low = low.min(v);
             high = high.max(v);
         }
         if low > high {
             return None;
         }
-        Some(Self::from_log10(low.log10(), high.log10()))
+        Some(match scale {
+            Scale::Log => Self {
+                scale,
+                low: low.floor(),
+                high: high.ceil().max(low.floor() + 1.0),
+            },
+            Scale::Linear { fixed: Some(_) } => Self::empty(scale),
+            Scale::Linear { fixed: None } => {
+                let low = (low * 10.0).floor() / 10.0;
+                let high = ((high * 10.0).ceil() / 10.0).max(low + 0.1);
+                Self { scale, low, high }
+            }
+        })
     }
 
-    fn from_log10(low: f64, high: f64) -> Self {
-        let min_decade = low.floor() as i32;
-        let max_decade = (high.ceil() as i32).max(min_decade + 1);
-        Self {
-            min_decade,
-            max_decade,
-        }
-    }
-
-    /// The union of two ranges.
+    /// The union of two ranges of the same scale.
     pub fn union(self, other: Self) -> Self {
         Self {
-            min_decade: self.min_decade.min(other.min_decade),
-            max_decade: self.max_decade.max(other.max_decade),
+            scale: self.scale,
+            low: self.low.min(other.low),
+            high: self.high.max(other.high),
         }
     }
 
-    /// Where `log10` falls on the scale, clamped to [0, 1].
-    pub fn position(&self, log10: f64) -> f64 {
-        let span = f64::from(self.max_decade - self.min_decade);
-        ((log10 - f64::from(self.min_decade)) / span).clamp(0.0, 1.0)
+    /// Where a value on the scale falls, clamped to [0, 1].
+    pub fn position(&self, value: f64) -> f64 {
+        ((value - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
+    }
+
+    /// Labelled ticks, at most about `max_ticks` of them: (value on the scale, label).
+    pub fn ticks(&self, max_ticks: usize) -> Vec<(f64, String)> {
+        match self.scale {
+            Scale::Log => {
+                let decades = (self.high - self.low).round().max(1.0) as usize;
+                let every = decades.div_ceil(max_ticks.max(1)).max(1);
+                (0..=decades)
+                    .filter(|d| d % every == 0 || *d == decades)
+                    .map(|d| {
+                        let value = self.low + d as f64;
+                        (value, format!("1e{value:.0}"))
+                    })
+                    .collect()
+            }
+            Scale::Linear { .. } => {
+                let count = max_ticks.clamp(2, 6);
+                (0..count)
+                    .map(|i| {
+                        let value =
+                            self.low + (self.high - self.low) * i as f64 / (count - 1) as f64;
+                        (value, format!("{value:.2}"))
+                    })
+                    .collect()
+            }
+        }
     }
 }
 
@@ -168,45 +246,59 @@ mod tests {
     #[test]
     fn summary_keeps_extremes_and_nonfinite_values() {
         let s = CellSummary::of([1e-3, 1e-1, 0.0, 1e-5].into_iter());
-        assert_eq!(s.min, 1e-5);
+        assert_eq!(s.min, 0.0);
         assert_eq!(s.max, 1e-1);
         assert!((s.mean_log10 - (-3.0)).abs() < 1e-12);
+        assert!((s.mean - (1e-3 + 1e-1 + 1e-5) / 4.0).abs() < 1e-15);
         assert_eq!(s.zero_count, 1);
-        assert_eq!(s.display(), DisplayValue::Log10(s.mean_log10));
+        assert_eq!(s.display(Scale::Log), DisplayValue::Value(s.mean_log10));
+        assert_eq!(
+            s.display(Scale::Linear { fixed: None }),
+            DisplayValue::Value(s.mean)
+        );
 
         let with_nan = CellSummary::of([1.0, f64::NAN, f64::INFINITY].into_iter());
-        assert_eq!(with_nan.display(), DisplayValue::Nan);
+        assert_eq!(with_nan.display(Scale::Log), DisplayValue::Nan);
         let with_inf = CellSummary::of([1.0, f64::INFINITY].into_iter());
-        assert_eq!(with_inf.display(), DisplayValue::Inf);
+        assert_eq!(with_inf.display(Scale::Log), DisplayValue::Inf);
         assert_eq!(
-            CellSummary::of([0.0].into_iter()).display(),
+            CellSummary::of([0.0].into_iter()).display(Scale::Log),
             DisplayValue::Zero
         );
+        let linear_zero = CellSummary::of([0.0].into_iter()).display(Scale::Linear { fixed: None });
+        assert_eq!(linear_zero, DisplayValue::Value(0.0));
         assert_eq!(
-            CellSummary::of(std::iter::empty()).display(),
+            CellSummary::of(std::iter::empty()).display(Scale::Log),
             DisplayValue::Missing
         );
     }
 
     #[test]
     fn log_range_covers_whole_decades() {
-        let range = LogRange::covering([3e-7, 0.2, 0.0, f64::NAN].into_iter());
+        let range = ColorRange::covering(Scale::Log, [3e-7, 0.2, 0.0, f64::NAN].into_iter())
+            .expect("has values");
+        assert_eq!((range.low, range.high), (-7.0, 0.0));
+        let single = ColorRange::covering(Scale::Log, [1.0].into_iter()).expect("has a value");
+        assert_eq!((single.low, single.high), (0.0, 1.0));
         assert_eq!(
-            range,
-            Some(LogRange {
-                min_decade: -7,
-                max_decade: 0
-            })
+            ColorRange::covering(Scale::Log, [0.0, f64::NAN].into_iter()),
+            None
         );
-        let single = LogRange::covering([1.0].into_iter());
-        assert_eq!(
-            single,
-            Some(LogRange {
-                min_decade: 0,
-                max_decade: 1
-            })
-        );
-        assert_eq!(LogRange::covering([0.0, f64::NAN].into_iter()), None);
+        let labels: Vec<String> = range.ticks(4).into_iter().map(|t| t.1).collect();
+        assert_eq!(labels, ["1e-7", "1e-5", "1e-3", "1e-1", "1e0"]);
+    }
+
+    #[test]
+    fn linear_ranges_round_to_tenths_or_stay_fixed() {
+        let free = Scale::Linear { fixed: None };
+        let range = ColorRange::covering(free, [-0.23, 0.41].into_iter()).expect("has values");
+        assert!((range.low + 0.3).abs() < 1e-12 && (range.high - 0.5).abs() < 1e-12);
+        let fixed = Scale::Linear {
+            fixed: Some((0, 1)),
+        };
+        let range = ColorRange::covering(fixed, [0.2, 0.3].into_iter()).expect("has values");
+        assert_eq!((range.low, range.high), (0.0, 1.0));
+        assert!((range.position(0.25) - 0.25).abs() < 1e-12);
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub fn init_std(init: Init, fan_in: usize, fan_out: usize, scale: f64) -> f64 {
         Init::Standard => 1.0 / fan_in.sqrt() / 3f64.sqrt(),
         Init::XavierUniform | Init::XavierNormal => (1.0 / fan_avg).sqrt(),
         Init::HeUniform | Init::HeNormal => (2.0 / fan_in).sqrt(),
+        Init::LecunNormal => (1.0 / fan_in).sqrt(),
+        // An orthogonal matrix's entries have mean square 1/max(fan_in, fan_out).
+        Init::Orthogonal => (1.0 / fan_in.max(fan_out as f64)).sqrt(),
         Init::Normal => scale,
         Init::Uniform => scale / 3f64.sqrt(),
     }
@@ -30,6 +33,12 @@ pub fn draw_weights(
     gain: f64,
     rng: &mut ChaCha8Rng,
 ) -> Vec<f64> {
+    if init == Init::Orthogonal {
+        return orthogonal(fan_in, fan_out, rng)
+            .into_iter()
+            .map(|w| gain * w)
+            .collect();
+    }
     let count = fan_in * fan_out;
     let std = init_std(init, fan_in, fan_out, scale);
     let uniform = matches!(
@@ -46,6 +55,47 @@ pub fn draw_weights(
             .map(|_| gain * std * rng.sample::<f64, _>(StandardNormal))
             .collect()
     }
+}
+
+/// A `rows × cols` matrix (row-major) with orthonormal columns (rows ≥ cols) or
+/// orthonormal rows (rows < cols): modified Gram–Schmidt on a Gaussian matrix, which
+/// gives a matrix distributed uniformly over the orthogonal ones (Saxe et al. 2014).
+fn orthogonal(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    // Orthonormalise the `k` vectors of length `n` of the shorter side.
+    let (n, k) = (rows.max(cols), rows.min(cols));
+    let mut vectors: Vec<Vec<f64>> = (0..k)
+        .map(|_| {
+            (0..n)
+                .map(|_| rng.sample::<f64, _>(StandardNormal))
+                .collect()
+        })
+        .collect();
+    for i in 0..k {
+        for j in 0..i {
+            let (done, rest) = vectors.split_at_mut(i);
+            let dot: f64 = done[j].iter().zip(&rest[0]).map(|(a, b)| a * b).sum();
+            for (v, q) in rest[0].iter_mut().zip(&done[j]) {
+                *v -= dot * q;
+            }
+        }
+        let norm = vectors[i].iter().map(|v| v * v).sum::<f64>().sqrt();
+        // A Gaussian vector lies in the span of the others with probability zero.
+        let norm = if norm > 0.0 { norm } else { 1.0 };
+        vectors[i].iter_mut().for_each(|v| *v /= norm);
+    }
+
+    let mut matrix = vec![0.0; rows * cols];
+    for (index, vector) in vectors.iter().enumerate() {
+        for (position, &value) in vector.iter().enumerate() {
+            let (r, c) = if rows >= cols {
+                (position, index)
+            } else {
+                (index, position)
+            };
+            matrix[r * cols + c] = value;
+        }
+    }
+    matrix
 }
 
 #[cfg(test)]
@@ -70,6 +120,8 @@ mod tests {
             (Init::XavierNormal, (2.0f64 / 300.0).sqrt()),
             (Init::HeUniform, (2.0f64 / 200.0).sqrt()),
             (Init::HeNormal, (2.0f64 / 200.0).sqrt()),
+            (Init::LecunNormal, (1.0f64 / 200.0).sqrt()),
+            (Init::Orthogonal, (1.0f64 / 200.0).sqrt()),
             (Init::Normal, 0.3),
             (Init::Uniform, 0.3 / 3f64.sqrt()),
         ];
@@ -91,5 +143,29 @@ mod tests {
         let bound = 2.0 * (6.0f64 / 50.0).sqrt();
         assert!(w.iter().all(|v| v.abs() <= bound));
         assert!(w.iter().any(|v| v.abs() > 0.9 * bound));
+    }
+
+    #[test]
+    fn orthogonal_is_orthogonal_both_ways() {
+        let mut rng = stream_rng(3, Stream::Weights);
+        for (rows, cols) in [(12, 5), (5, 12), (8, 8)] {
+            let w = draw_weights(Init::Orthogonal, rows, cols, 0.0, 2.0, &mut rng);
+            // Gram matrix of the shorter side must be gain² · I.
+            let k = rows.min(cols);
+            for a in 0..k {
+                for b in 0..k {
+                    let dot: f64 = if rows >= cols {
+                        (0..rows).map(|r| w[r * cols + a] * w[r * cols + b]).sum()
+                    } else {
+                        (0..cols).map(|c| w[a * cols + c] * w[b * cols + c]).sum()
+                    };
+                    let expected = if a == b { 4.0 } else { 0.0 };
+                    assert!(
+                        (dot - expected).abs() < 1e-10,
+                        "{rows}×{cols}: ({a},{b}) = {dot}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -1,11 +1,17 @@
 //! A multilayer perceptron: `depth` hidden layers and a linear output layer whose
-//! logits feed a softmax cross-entropy loss.
+//! logits feed a softmax cross-entropy loss; optionally batch normalisation, residual
+//! connections, dropout and learned PReLU slopes.
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
+use super::activation::PRELU_INIT;
 use super::{apply_activation, init::draw_weights};
 use crate::config::{Activation, ModelConfig};
+
+/// Batch normalisation's ε and running-statistics momentum (the common defaults).
+const BN_EPSILON: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
 
 /// One affine layer, `x · W + b`, with W of shape `fan_in × fan_out`.
 #[derive(Debug)]
@@ -21,12 +27,98 @@ impl Linear {
     }
 }
 
+/// Batch normalisation of one layer's pre-activations (Ioffe & Szegedy 2015): batch
+/// statistics in training, running statistics in evaluation, then a learned scale
+/// and shift.
+#[derive(Debug)]
+pub struct BatchNorm {
+    pub gamma: Var,
+    pub beta: Var,
+    /// Running statistics: updated in training, never by gradients.
+    pub running_mean: Var,
+    pub running_var: Var,
+}
+
+impl BatchNorm {
+    fn new(width: usize, dtype: DType) -> Result<Self> {
+        Ok(Self {
+            gamma: Var::ones(width, dtype, &Device::Cpu)?,
+            beta: Var::zeros(width, dtype, &Device::Cpu)?,
+            running_mean: Var::zeros(width, dtype, &Device::Cpu)?,
+            running_var: Var::ones(width, dtype, &Device::Cpu)?,
+        })
+    }
+
+    fn forward(&self, z: &Tensor, mode: Mode) -> Result<Tensor> {
+        let (mean, var) = match mode {
+            Mode::Train => {
+                let mean = z.mean_keepdim(0)?;
+                let centred = z.broadcast_sub(&mean)?;
+                let var = centred.sqr()?.mean_keepdim(0)?;
+                self.update_running(&mean, &var, z.dim(0)?)?;
+                (mean, var)
+            }
+            Mode::Eval => (
+                self.running_mean.as_tensor().unsqueeze(0)?,
+                self.running_var.as_tensor().unsqueeze(0)?,
+            ),
+        };
+        let normalised = z
+            .broadcast_sub(&mean)?
+            .broadcast_div(&(var + BN_EPSILON)?.sqrt()?)?;
+        normalised
+            .broadcast_mul(self.gamma.as_tensor())?
+            .broadcast_add(self.beta.as_tensor())
+    }
+
+    fn update_running(&self, mean: &Tensor, var: &Tensor, batch: usize) -> Result<()> {
+        // The running variance is the unbiased estimate, as in the paper.
+        let unbiased = if batch > 1 {
+            (var.detach() * (batch as f64 / (batch - 1) as f64))?
+        } else {
+            var.detach()
+        };
+        let blend = |running: &Var, batch_stat: &Tensor| -> Result<()> {
+            let next = ((running.as_tensor() * (1.0 - BN_MOMENTUM))?
+                + (batch_stat.squeeze(0)? * BN_MOMENTUM)?)?;
+            running.set(&next)
+        };
+        blend(&self.running_mean, &mean.detach())?;
+        blend(&self.running_var, &unbiased)
+    }
+}
+
+/// Training uses batch statistics and dropout; evaluation uses neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// What a forward pass keeps for the probes.
+#[derive(Debug, Default)]
+pub struct Trace {
+    /// The input of each hidden layer's activation (after batch norm, if any).
+    pub pre_activations: Vec<Tensor>,
+    /// The output of every layer, output layer last (before any probe is added).
+    pub outputs: Vec<Tensor>,
+}
+
+/// One trainable tensor and whether weight decay applies to it.
+pub struct Parameter<'a> {
+    pub var: &'a Var,
+    pub decays: bool,
+}
+
 /// The network. Layer 1 is the layer nearest the input; the last is the output layer.
 #[derive(Debug)]
 pub struct Mlp {
     layers: Vec<Linear>,
+    norms: Vec<BatchNorm>,
+    prelu_slopes: Vec<Var>,
     activation: Activation,
     leaky_slope: f64,
+    residual_every: usize,
 }
 
 impl Mlp {
@@ -62,10 +154,30 @@ impl Mlp {
             })
             .collect::<Result<Vec<_>>>()?;
 
+        let norms = if config.batch_norm {
+            (0..config.depth)
+                .map(|_| BatchNorm::new(config.width, dtype))
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        let prelu_slopes = if config.activation == Activation::Prelu {
+            (0..config.depth)
+                .map(|_| {
+                    Var::from_tensor(&Tensor::new(&[PRELU_INIT], &Device::Cpu)?.to_dtype(dtype)?)
+                })
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+
         Ok(Self {
             layers,
+            norms,
+            prelu_slopes,
             activation: config.activation,
             leaky_slope: config.leaky_slope,
+            residual_every: config.residual_every,
         })
     }
 
@@ -78,6 +190,33 @@ impl Mlp {
         &self.layers
     }
 
+    pub fn batch_norms(&self) -> &[BatchNorm] {
+        &self.norms
+    }
+
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// The slope the saturation probe uses for hidden layer `index` (0-based).
+    pub fn negative_slope(&self, index: usize) -> Result<f64> {
+        match self.prelu_slopes.get(index) {
+            Some(slope) => slope
+                .as_tensor()
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()
+                .map(|v| v[0]),
+            None => Ok(self.leaky_slope),
+        }
+    }
+
+    /// The learned PReLU slope of each hidden layer (empty for other activations).
+    pub fn prelu_slopes(&self) -> Result<Vec<f64>> {
+        (0..self.prelu_slopes.len())
+            .map(|i| self.negative_slope(i))
+            .collect()
+    }
+
     /// The output width of every layer, input side first.
     pub fn layer_widths(&self) -> Vec<usize> {
         self.layers
@@ -86,22 +225,92 @@ impl Mlp {
             .collect()
     }
 
-    /// Computes the logits of a batch. With `probes` (one zero-valued variable per
-    /// layer, shaped like that layer's output), each layer's output `h_l` becomes
-    /// `h_l + p_l`: the value is unchanged and the gradient of `p_l` is ∂L/∂h_l, which
-    /// candle would otherwise drop during the backward pass.
-    pub fn forward(&self, x: &Tensor, probes: Option<&[Var]>) -> Result<Tensor> {
+    /// Every trainable tensor: weights (which decay), biases, batch-norm scales and
+    /// shifts, PReLU slopes.
+    pub fn parameters(&self) -> Vec<Parameter<'_>> {
+        let mut params = Vec::new();
+        for layer in &self.layers {
+            params.push(Parameter {
+                var: &layer.weight,
+                decays: true,
+            });
+            params.push(Parameter {
+                var: &layer.bias,
+                decays: false,
+            });
+        }
+        for norm in &self.norms {
+            params.push(Parameter {
+                var: &norm.gamma,
+                decays: false,
+            });
+            params.push(Parameter {
+                var: &norm.beta,
+                decays: false,
+            });
+        }
+        for slope in &self.prelu_slopes {
+            params.push(Parameter {
+                var: slope,
+                decays: false,
+            });
+        }
+        params
+    }
+
+    /// True when hidden layer `layer` (1-based) receives a skip connection: from the
+    /// output of layer `layer − k` for layer = 1 + k, 1 + 2k, … (layer 1 maps the input
+    /// to the hidden width, so the skips start from its output).
+    pub fn has_skip(&self, layer: usize) -> bool {
+        let k = self.residual_every;
+        k > 0 && layer > k && (layer - 1).is_multiple_of(k) && layer < self.layers.len()
+    }
+
+    /// Computes the logits of a batch and keeps what the probes need.
+    ///
+    /// With `probes` (one zero-valued variable per layer, shaped like that layer's
+    /// output), each layer's output `h_l` becomes `h_l + p_l`: the value is unchanged
+    /// and the gradient of `p_l` is ∂L/∂h_l, which candle would otherwise drop during
+    /// the backward pass. `dropout_masks` (one per hidden layer, entries 0 or
+    /// 1/(1 − rate)) are applied in training mode.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mode: Mode,
+        probes: Option<&[Var]>,
+        dropout_masks: Option<&[Tensor]>,
+    ) -> Result<(Tensor, Trace)> {
         let last = self.layers.len() - 1;
+        let mut trace = Trace::default();
+        let mut outputs_with_probe: Vec<Tensor> = Vec::with_capacity(self.layers.len());
         let mut h = x.clone();
         for (index, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h)?;
+            let mut z = layer.forward(&h)?;
             if index < last {
-                h = apply_activation(&h, self.activation, self.leaky_slope)?;
+                if let Some(norm) = self.norms.get(index) {
+                    z = norm.forward(&z, mode)?;
+                }
+                let slope = self.prelu_slopes.get(index).map(Var::as_tensor);
+                let mut a = apply_activation(&z, self.activation, self.leaky_slope, slope)?;
+                trace.pre_activations.push(z);
+                if self.has_skip(index + 1) {
+                    a = (a + &outputs_with_probe[index - self.residual_every])?;
+                }
+                if mode == Mode::Train
+                    && let Some(mask) = dropout_masks.and_then(|m| m.get(index))
+                {
+                    a = a.mul(mask)?;
+                }
+                h = a;
+            } else {
+                h = z;
             }
+            trace.outputs.push(h.clone());
             if let Some(probe) = probes.and_then(|p| p.get(index)) {
                 h = h.add(probe.as_tensor())?;
             }
+            outputs_with_probe.push(h.clone());
         }
-        Ok(h)
+        Ok((h, trace))
     }
 }

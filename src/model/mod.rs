@@ -1,8 +1,8 @@
 //! Networks on candle: the multilayer perceptron, its activations and initialisers.
 
-mod activation;
+pub mod activation;
 pub mod init;
 mod mlp;
 
 pub use activation::apply_activation;
-pub use mlp::{Linear, Mlp};
+pub use mlp::{BatchNorm, Linear, Mlp, Mode, Parameter, Trace};

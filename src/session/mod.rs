@@ -168,8 +168,17 @@ mod tests {
             loss: f64::NAN,
             accuracy: 0.5,
             test_accuracy: Some(0.25),
+            lr: 0.1,
+            grad_norm_total: f64::INFINITY,
+            grad_norm_clipped: 1.0,
             weight_grad_norm: vec![1e-30, f64::INFINITY],
             activation_grad_norm: vec![0.0, 2.0],
+            update_ratio: vec![1e-3, f64::NAN],
+            saturated_fraction: vec![0.5, 0.0],
+            dead_fraction: vec![0.0, 0.0],
+            activation_mean: vec![-0.1, 0.2],
+            activation_std: vec![1.0, 3.0],
+            prelu_slope: vec![0.25],
         });
         Session::new(vec![SavedRun {
             name: "run 1".into(),

@@ -1,12 +1,14 @@
-//! Training: one step at a time through [`Trainer`], norms that survive underflow,
-//! and the worker thread that runs a trainer for the app.
+//! Training: one step at a time through [`Trainer`], optimisers and clipping, probes,
+//! norms that survive underflow, and the worker thread that runs a trainer for the app.
 
 mod norm;
+pub mod optim;
+pub mod probes;
 mod record;
 mod trainer;
 mod worker;
 
 pub use norm::{scaled_norm, tensor_norm};
-pub use record::{LayerMetric, StepRecord};
+pub use record::{LayerMetric, Scale, StepRecord};
 pub use trainer::{TrainError, Trainer};
 pub use worker::{Command, RunState, Worker, WorkerEvent, WorkerUnavailable};

@@ -2,24 +2,56 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How a metric's values map to colours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// Colour by log10 of the magnitude: norms and ratios spanning many decades.
+    Log,
+    /// Colour by the value itself, within fixed bounds if the metric has them.
+    Linear { fixed: Option<(i32, i32)> },
+}
+
 /// Metrics recorded for each layer at each step. Layer 1 is nearest the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LayerMetric {
     /// Frobenius norm of ∂L/∂W_l.
     WeightGradNorm,
     /// Norm of ∂L/∂h_l, the gradient reaching layer l's output, over the batch.
     ActivationGradNorm,
+    /// ‖ΔW_l‖/‖W_l‖ of the step just taken.
+    UpdateRatio,
+    /// Fraction of (example, unit) pairs with |f'(z)| below 5% of its maximum.
+    SaturatedFraction,
+    /// Fraction of units with f'(z) = 0 for the whole batch.
+    DeadFraction,
+    /// Mean of the layer's output over the batch.
+    ActivationMean,
+    /// Standard deviation of the layer's output over the batch.
+    ActivationStd,
 }
 
 impl LayerMetric {
-    pub const ALL: [Self; 2] = [Self::WeightGradNorm, Self::ActivationGradNorm];
+    pub const ALL: [Self; 7] = [
+        Self::WeightGradNorm,
+        Self::ActivationGradNorm,
+        Self::UpdateRatio,
+        Self::SaturatedFraction,
+        Self::DeadFraction,
+        Self::ActivationMean,
+        Self::ActivationStd,
+    ];
 
     /// The name used in `metrics.csv` and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::WeightGradNorm => "weight_grad_norm",
             Self::ActivationGradNorm => "activation_grad_norm",
+            Self::UpdateRatio => "update_ratio",
+            Self::SaturatedFraction => "saturated_fraction",
+            Self::DeadFraction => "dead_fraction",
+            Self::ActivationMean => "activation_mean",
+            Self::ActivationStd => "activation_std",
         }
     }
 
@@ -28,6 +60,11 @@ impl LayerMetric {
         match self {
             Self::WeightGradNorm => "weight gradient |∂L/∂W|",
             Self::ActivationGradNorm => "back-propagated gradient |∂L/∂h|",
+            Self::UpdateRatio => "update ratio |ΔW|/|W|",
+            Self::SaturatedFraction => "saturated units (fraction)",
+            Self::DeadFraction => "dead units (fraction)",
+            Self::ActivationMean => "activation mean",
+            Self::ActivationStd => "activation std",
         }
     }
 
@@ -36,6 +73,11 @@ impl LayerMetric {
         match self {
             Self::WeightGradNorm => "|∂L/∂W|",
             Self::ActivationGradNorm => "|∂L/∂h|",
+            Self::UpdateRatio => "|ΔW|/|W|",
+            Self::SaturatedFraction => "saturated",
+            Self::DeadFraction => "dead",
+            Self::ActivationMean => "mean(h)",
+            Self::ActivationStd => "std(h)",
         }
     }
 
@@ -44,12 +86,35 @@ impl LayerMetric {
         match self {
             Self::WeightGradNorm => "weight gradient norm |dL/dW|",
             Self::ActivationGradNorm => "back-propagated gradient norm |dL/dh|",
+            Self::UpdateRatio => "update ratio |dW|/|W|",
+            Self::SaturatedFraction => "fraction of saturated units",
+            Self::DeadFraction => "fraction of dead units",
+            Self::ActivationMean => "mean of the layer output",
+            Self::ActivationStd => "standard deviation of the layer output",
         }
+    }
+
+    pub fn scale(self) -> Scale {
+        match self {
+            Self::WeightGradNorm
+            | Self::ActivationGradNorm
+            | Self::UpdateRatio
+            | Self::ActivationStd => Scale::Log,
+            Self::SaturatedFraction | Self::DeadFraction => Scale::Linear {
+                fixed: Some((0, 1)),
+            },
+            Self::ActivationMean => Scale::Linear { fixed: None },
+        }
+    }
+
+    /// True for the gradient norms whose NaN or Inf means the run has diverged.
+    pub fn signals_divergence(self) -> bool {
+        matches!(self, Self::WeightGradNorm | Self::ActivationGradNorm)
     }
 }
 
 /// The measurements of one training step.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct StepRecord {
     /// 1 for the first update.
     pub step: u64,
@@ -59,10 +124,21 @@ pub struct StepRecord {
     pub accuracy: f64,
     /// Accuracy on the held-out test set after this step's update, when measured.
     pub test_accuracy: Option<f64>,
-    /// `weight_grad_norm` for each layer, input side first.
+    /// The learning rate this step used.
+    pub lr: f64,
+    /// Global norm of all parameter gradients before clipping, and after.
+    pub grad_norm_total: f64,
+    pub grad_norm_clipped: f64,
+    /// One value per layer, input side first, for each metric.
     pub weight_grad_norm: Vec<f64>,
-    /// `activation_grad_norm` for each layer, input side first.
     pub activation_grad_norm: Vec<f64>,
+    pub update_ratio: Vec<f64>,
+    pub saturated_fraction: Vec<f64>,
+    pub dead_fraction: Vec<f64>,
+    pub activation_mean: Vec<f64>,
+    pub activation_std: Vec<f64>,
+    /// PReLU's learned slope of each hidden layer after this step (empty otherwise).
+    pub prelu_slope: Vec<f64>,
 }
 
 impl StepRecord {
@@ -70,6 +146,11 @@ impl StepRecord {
         match metric {
             LayerMetric::WeightGradNorm => &self.weight_grad_norm,
             LayerMetric::ActivationGradNorm => &self.activation_grad_norm,
+            LayerMetric::UpdateRatio => &self.update_ratio,
+            LayerMetric::SaturatedFraction => &self.saturated_fraction,
+            LayerMetric::DeadFraction => &self.dead_fraction,
+            LayerMetric::ActivationMean => &self.activation_mean,
+            LayerMetric::ActivationStd => &self.activation_std,
         }
     }
 
@@ -79,7 +160,10 @@ impl StepRecord {
         if !self.loss.is_finite() {
             return Some(format!("loss became {}", self.loss));
         }
-        for metric in LayerMetric::ALL {
+        for metric in LayerMetric::ALL
+            .into_iter()
+            .filter(|m| m.signals_divergence())
+        {
             let values = self.layer_values(metric);
             if let Some(index) = values.iter().position(|v| !v.is_finite()) {
                 return Some(format!(

@@ -2,13 +2,17 @@
 //! worker thread, the command line and the tests.
 
 use candle_core::{D, DType, Device, Tensor, Var};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
-use super::norm::tensor_norm;
+use super::norm::{scaled_norm, tensor_norm};
+use super::optim::{OptimizerState, clip_gradients, learning_rate};
+use super::probes::{moments, saturation};
 use super::record::StepRecord;
-use crate::config::{Config, ConfigError, Precision};
+use crate::config::{Clip, Config, ConfigError, Precision};
 use crate::data::{BatchSampler, DataError, Dataset};
-use crate::model::Mlp;
+use crate::model::{Mlp, Mode};
 use crate::rng::{Stream, stream_rng};
 
 /// Why a run could not be built or stepped.
@@ -27,7 +31,10 @@ pub struct Trainer {
     config: Config,
     dataset: Dataset,
     model: Mlp,
+    optimizer: OptimizerState,
     sampler: BatchSampler,
+    dropout_rng: ChaCha8Rng,
+    dtype: DType,
     steps_done: u64,
     train_x: Tensor,
     train_y: Tensor,
@@ -77,9 +84,12 @@ impl Trainer {
 
         Ok(Self {
             sampler: BatchSampler::new(dataset.num_train(), config.seed),
+            dropout_rng: stream_rng(config.seed, Stream::Dropout),
+            optimizer: OptimizerState::new(&config.train, model.parameters().len()),
             config: config.clone(),
             dataset,
             model,
+            dtype,
             steps_done: 0,
             train_x,
             train_y,
@@ -115,20 +125,36 @@ impl Trainer {
         self.steps_done >= self.config.train.steps
     }
 
-    /// Takes one step: a batch forward, the loss, the backward pass, the probes and
-    /// the update. Test accuracy is measured after the update every `eval_every`
-    /// steps and at the last step.
+    /// Takes one step: a batch forward, the loss, the backward pass, the probes,
+    /// clipping and the update. Test accuracy is measured after the update every
+    /// `eval_every` steps and at the last step.
     pub fn step(&mut self) -> Result<StepRecord, TrainError> {
-        let batch = self.sampler.next_batch(self.config.train.batch_size);
-        let batch: Vec<u32> = batch.into_iter().map(|i| i as u32).collect();
-        let index = Tensor::from_vec(batch, self.config.train.batch_size, &Device::Cpu)?;
+        let batch_size = self.config.train.batch_size;
+        let batch: Vec<u32> = self
+            .sampler
+            .next_batch(batch_size)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        let index = Tensor::from_vec(batch, batch_size, &Device::Cpu)?;
         let x = self.train_x.index_select(&index, 0)?;
         let y = self.train_y.index_select(&index, 0)?;
 
-        let logits = self.model.forward(&x, Some(&self.probes))?;
+        let masks = self.dropout_masks()?;
+        let (logits, trace) =
+            self.model
+                .forward(&x, Mode::Train, Some(&self.probes), masks.as_deref())?;
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
         let grads = loss.backward()?;
+        let mut record = StepRecord {
+            step: self.steps_done + 1,
+            loss: loss.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+            accuracy: accuracy(&logits, &y)?,
+            lr: learning_rate(&self.config.train, self.steps_done + 1),
+            ..StepRecord::default()
+        };
 
+        // Probes, all taken before clipping and the update.
         let norm_of = |var: &Var| -> Result<f64, TrainError> {
             // A variable that took no part in the loss has a gradient of exactly zero.
             Ok(match grads.get(var.as_tensor()) {
@@ -136,51 +162,123 @@ impl Trainer {
                 None => 0.0,
             })
         };
-        let weight_grad_norm = self
+        for layer in self.model.layers() {
+            record.weight_grad_norm.push(norm_of(&layer.weight)?);
+        }
+        for probe in &self.probes {
+            record.activation_grad_norm.push(norm_of(probe)?);
+        }
+        self.record_activations(&trace, &mut record)?;
+
+        // Clipping, with the global norm before and after.
+        let params = self.model.parameters();
+        let mut param_grads: Vec<Option<Tensor>> = params
+            .iter()
+            .map(|p| grads.get(p.var.as_tensor()).cloned())
+            .collect();
+        let norms_before = grad_norms(&param_grads)?;
+        record.grad_norm_total = scaled_norm(norms_before.iter().copied());
+        let train = &self.config.train;
+        clip_gradients(
+            &mut param_grads,
+            train.clip,
+            train.clip_threshold,
+            record.grad_norm_total,
+        )?;
+        record.grad_norm_clipped = if train.clip == Clip::None {
+            record.grad_norm_total
+        } else {
+            scaled_norm(grad_norms(&param_grads)?.into_iter())
+        };
+
+        // The update, and how far it moved each weight matrix relative to its size.
+        let weights_before = self
             .model
             .layers()
             .iter()
-            .map(|layer| norm_of(&layer.weight))
-            .collect::<Result<Vec<_>, _>>()?;
-        let activation_grad_norm = self
-            .probes
-            .iter()
-            .map(norm_of)
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let lr = self.config.train.lr;
-        for layer in self.model.layers() {
-            for var in [&layer.weight, &layer.bias] {
-                if let Some(grad) = grads.get(var.as_tensor()) {
-                    var.set(&var.as_tensor().sub(&(grad * lr)?)?)?;
-                }
-            }
+            .map(|l| l.weight.as_tensor().copy())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        self.optimizer.step(&params, &param_grads, record.lr)?;
+        for (layer, before) in self.model.layers().iter().zip(&weights_before) {
+            let change = tensor_norm(&(layer.weight.as_tensor() - before)?)?;
+            record.update_ratio.push(change / tensor_norm(before)?);
         }
+        record.prelu_slope = self.model.prelu_slopes()?;
         self.steps_done += 1;
 
-        let test_accuracy = if self.steps_done.is_multiple_of(self.config.train.eval_every)
-            || self.steps_done == self.config.train.steps
-        {
-            Some(self.test_accuracy()?)
-        } else {
-            None
-        };
+        if self.steps_done.is_multiple_of(self.config.train.eval_every) || self.is_finished() {
+            record.test_accuracy = Some(self.test_accuracy()?);
+        }
+        Ok(record)
+    }
 
-        Ok(StepRecord {
-            step: self.steps_done,
-            loss: loss.to_dtype(DType::F64)?.to_scalar::<f64>()?,
-            accuracy: accuracy(&logits, &y)?,
-            test_accuracy,
-            weight_grad_norm,
-            activation_grad_norm,
-        })
+    /// Saturation, dead units and output moments of every layer.
+    fn record_activations(
+        &self,
+        trace: &crate::model::Trace,
+        record: &mut StepRecord,
+    ) -> Result<(), TrainError> {
+        let activation = self.model.activation();
+        for (index, pre_activation) in trace.pre_activations.iter().enumerate() {
+            let slope = self.model.negative_slope(index)?;
+            let (saturated, dead) = saturation(pre_activation, activation, slope)?;
+            record.saturated_fraction.push(saturated);
+            record.dead_fraction.push(dead);
+        }
+        // The output layer is linear: its derivative is 1 everywhere.
+        record.saturated_fraction.push(0.0);
+        record.dead_fraction.push(0.0);
+        for output in &trace.outputs {
+            let (mean, std) = moments(output)?;
+            record.activation_mean.push(mean);
+            record.activation_std.push(std);
+        }
+        Ok(())
+    }
+
+    /// Inverted-dropout masks for this step, drawn from the run's own generator:
+    /// each entry is 0 with probability `rate`, else 1/(1 − rate).
+    fn dropout_masks(&mut self) -> Result<Option<Vec<Tensor>>, TrainError> {
+        let rate = self.config.model.dropout;
+        if rate <= 0.0 {
+            return Ok(None);
+        }
+        let keep = 1.0 / (1.0 - rate);
+        let (batch, width) = (self.config.train.batch_size, self.config.model.width);
+        let masks = (0..self.config.model.depth)
+            .map(|_| {
+                let values: Vec<f64> = (0..batch * width)
+                    .map(|_| {
+                        if self.dropout_rng.random_bool(rate) {
+                            0.0
+                        } else {
+                            keep
+                        }
+                    })
+                    .collect();
+                Tensor::from_vec(values, (batch, width), &Device::Cpu)?.to_dtype(self.dtype)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Some(masks))
     }
 
     /// Fraction of the held-out test set the model classifies correctly now.
     pub fn test_accuracy(&self) -> Result<f64, TrainError> {
-        let logits = self.model.forward(&self.test_x, None)?;
+        let (logits, _) = self.model.forward(&self.test_x, Mode::Eval, None, None)?;
         Ok(accuracy(&logits, &self.test_y)?)
     }
+
+    /// The logits of `x` in evaluation mode (no dropout, running batch statistics).
+    pub fn predict(&self, x: &Tensor) -> Result<Tensor, TrainError> {
+        Ok(self.model.forward(x, Mode::Eval, None, None)?.0)
+    }
+}
+
+fn grad_norms(grads: &[Option<Tensor>]) -> candle_core::Result<Vec<f64>> {
+    grads
+        .iter()
+        .map(|g| g.as_ref().map_or(Ok(0.0), tensor_norm))
+        .collect()
 }
 
 fn accuracy(logits: &Tensor, labels: &Tensor) -> candle_core::Result<f64> {

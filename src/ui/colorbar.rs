@@ -5,14 +5,12 @@ use egui::{Align2, FontId, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
 
 use super::theme;
 use crate::colormap::gradient_rgb;
-use crate::history::LogRange;
+use crate::history::ColorRange;
+use crate::train::Scale;
 
 /// Draws the colour bar for `range`, `height` points tall, `title` above it.
-pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<LogRange>, title: &str) {
-    let range = range.unwrap_or(LogRange {
-        min_decade: -1,
-        max_decade: 0,
-    });
+pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<ColorRange>, title: &str) {
+    let range = range.unwrap_or(ColorRange::empty(Scale::Log));
     let size = vec2(theme::COLOR_BAR_WIDTH, height);
     let (rect, _) = ui.allocate_exact_size(size, Sense::hover());
     let painter = ui.painter_at(rect);
@@ -61,16 +59,10 @@ pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<LogRange>, titl
         StrokeKind::Outside,
     );
 
-    // One tick per decade, thinned so that labels never overlap.
-    let decades = range.max_decade - range.min_decade;
-    let min_label_gap = 14.0;
-    let every = ((min_label_gap * decades as f32 / strip.height()).ceil() as i32).max(1);
-    for decade in range.min_decade..=range.max_decade {
-        if (decade - range.min_decade) % every != 0 && decade != range.max_decade {
-            continue;
-        }
-        let t = (decade - range.min_decade) as f32 / decades as f32;
-        let y = strip.bottom() - t * strip.height();
+    // Ticks thinned so that labels never overlap.
+    let max_ticks = (strip.height() / 14.0).floor().max(2.0) as usize;
+    for (value, label) in range.ticks(max_ticks) {
+        let y = strip.bottom() - range.position(value) as f32 * strip.height();
         painter.line_segment(
             [pos2(strip.right(), y), pos2(strip.right() + 4.0, y)],
             Stroke::new(1.0, text_color),
@@ -78,7 +70,7 @@ pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<LogRange>, titl
         painter.text(
             pos2(strip.right() + 6.0, y),
             Align2::LEFT_CENTER,
-            format!("1e{decade}"),
+            label,
             small.clone(),
             text_color,
         );

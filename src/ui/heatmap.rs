@@ -10,7 +10,7 @@ use egui_plot::{Plot, PlotImage, PlotPoint};
 
 use super::theme;
 use crate::colormap::cell_rgb;
-use crate::history::{DisplayValue, LogRange, RunHistory};
+use crate::history::{ColorRange, DisplayValue, RunHistory};
 use crate::train::LayerMetric;
 
 /// Texture columns; a longer run puts several steps in one column.
@@ -23,7 +23,7 @@ struct Layout {
     metric: LayerMetric,
     num_layers: usize,
     steps_per_column: usize,
-    range: LogRange,
+    range: ColorRange,
 }
 
 /// The heatmap's runtime state: the texture and how much of it is filled.
@@ -38,7 +38,7 @@ pub struct HeatmapView {
     /// Steps of the history when the texture was last brought up to date.
     drawn_steps: usize,
     /// Colour range of the data seen so far, and how many values it covers.
-    seen_range: Option<LogRange>,
+    seen_range: Option<ColorRange>,
     seen_values: usize,
     /// Set when the user asks to follow the newest step again.
     reset_view: bool,
@@ -56,7 +56,7 @@ impl HeatmapView {
     }
 
     /// The colour range of the data, for the colour bar.
-    pub fn range(&self) -> Option<LogRange> {
+    pub fn range(&self) -> Option<ColorRange> {
         self.layout.map(|l| l.range)
     }
 
@@ -82,16 +82,13 @@ impl HeatmapView {
 
         // Extend the colour range by the values that arrived since the last frame.
         let series = history.layer_series(metric);
-        if let Some(new_range) =
-            LogRange::covering(series[self.seen_values.min(series.len())..].iter().copied())
-        {
+        let scale = metric.scale();
+        let fresh = series[self.seen_values.min(series.len())..].iter().copied();
+        if let Some(new_range) = ColorRange::covering(scale, fresh) {
             self.seen_range = Some(self.seen_range.map_or(new_range, |r| r.union(new_range)));
         }
         self.seen_values = series.len();
-        let range = self.seen_range.unwrap_or(LogRange {
-            min_decade: -1,
-            max_decade: 0,
-        });
+        let range = self.seen_range.unwrap_or(ColorRange::empty(scale));
 
         let mut steps_per_column = self
             .layout
@@ -132,7 +129,7 @@ impl HeatmapView {
                 // Texture row 0 is the top: the output layer.
                 let row = num_layers - 1 - layer;
                 pixels[row * width + (column - first)] =
-                    theme::rgb(cell_rgb(summary.display(), &range));
+                    theme::rgb(cell_rgb(summary.display(scale), &range));
             }
         }
         if let Some(texture) = &mut self.texture {
@@ -280,7 +277,7 @@ fn hover_text(
         history.step_of(end - 1),
         metric.name(),
         format_value(summary.min),
-        format_value(10f64.powf(summary.mean_log10)),
+        format_value(summary.mean),
         format_value(summary.max),
     );
     for (count, what) in [
@@ -292,7 +289,7 @@ fn hover_text(
             text.push_str(&format!("\n{count} × {what}"));
         }
     }
-    if summary.display() == DisplayValue::Missing {
+    if summary.display(metric.scale()) == DisplayValue::Missing {
         text.push_str("\nno data");
     }
     text

@@ -1,0 +1,315 @@
+//! The diagnosis line: what the recorded evidence shows right now, with the numbers
+//! it rests on and the panel worth trying.
+//!
+//! Every rule looks at the most recent `WINDOW` steps, so a single noisy step does not
+//! flip the verdict:
+//! - **diverged**: a NaN or infinite loss or gradient norm in the window;
+//! - **exploding**: the largest layer's weight-gradient norm has a median of at least
+//!   `EXPLODING_NORM`, or its median over the window's last fifth is at least
+//!   `EXPLODING_GROWTH` times that over its first fifth;
+//! - **vanishing**: the median of log10(|∂L/∂W_1| / |∂L/∂W_out|) is at most
+//!   −`VANISHING_DECADES`: layer 1 learns orders of magnitude slower than the output;
+//! - **saturation**: on average over the hidden layers, at least `SATURATED_FRACTION`
+//!   of the units were saturated at the newest step;
+//! - **dead units**: on average over the hidden layers, at least `DEAD_FRACTION` of the
+//!   units passed no gradient for the whole batch at the newest step;
+//! - otherwise **healthy**, with the layer-1/output ratio.
+
+use crate::history::RunHistory;
+use crate::train::LayerMetric;
+
+/// Recent steps each rule looks at.
+pub const WINDOW: usize = 50;
+pub const EXPLODING_NORM: f64 = 1e3;
+pub const EXPLODING_GROWTH: f64 = 100.0;
+pub const VANISHING_DECADES: f64 = 3.0;
+pub const SATURATED_FRACTION: f64 = 0.5;
+pub const DEAD_FRACTION: f64 = 0.25;
+
+/// One thing the evidence shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finding {
+    Diverged { step: u64, what: String },
+    Exploding { median_norm: f64, growth: f64 },
+    Vanishing { decades: f64 },
+    Saturation { fraction: f64 },
+    DeadUnits { fraction: f64 },
+    Healthy { decades: f64 },
+}
+
+impl Finding {
+    /// True for findings that call for a remedy.
+    pub fn is_problem(&self) -> bool {
+        !matches!(self, Self::Healthy { .. })
+    }
+
+    /// One sentence with the numbers it rests on.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Diverged { step, what } => format!("diverged at step {step}: {what}"),
+            Self::Exploding {
+                median_norm,
+                growth,
+            } => format!(
+                "exploding: largest layer gradient ~{median_norm:.1e}, grown {growth:.0}× over the last {WINDOW} steps"
+            ),
+            Self::Vanishing { decades } => format!(
+                "vanishing: layer 1's weight gradient is 1e{decades:.1} of the output layer's (median of the last {WINDOW} steps)"
+            ),
+            Self::Saturation { fraction } => {
+                format!(
+                    "saturation: {:.0}% of hidden units saturated",
+                    fraction * 100.0
+                )
+            }
+            Self::DeadUnits { fraction } => {
+                format!(
+                    "dead units: {:.0}% of hidden units pass no gradient",
+                    fraction * 100.0
+                )
+            }
+            Self::Healthy { decades } => format!(
+                "healthy: layer 1's weight gradient is 1e{decades:.1} of the output layer's"
+            ),
+        }
+    }
+
+    /// Where to look for a remedy.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Self::Diverged { .. } | Self::Exploding { .. } => {
+                "try Gradient clipping, a smaller Initialisation gain, or a lower learning rate"
+            }
+            Self::Vanishing { .. } => {
+                "try a ReLU-family Activation, He or Xavier Initialisation, Batch norm or Residual connections"
+            }
+            Self::Saturation { .. } => {
+                "try a non-saturating Activation, a smaller Initialisation gain, or Batch norm"
+            }
+            Self::DeadUnits { .. } => "try Leaky ReLU, PReLU or ELU, or a lower learning rate",
+            Self::Healthy { .. } => "",
+        }
+    }
+}
+
+/// What the newest `WINDOW` steps of `history` show; empty before the first step.
+pub fn diagnose(history: &RunHistory) -> Vec<Finding> {
+    let steps = history.len();
+    if steps == 0 || history.num_layers() == 0 {
+        return Vec::new();
+    }
+    let window = steps.saturating_sub(WINDOW)..steps;
+    let last_layer = history.num_layers() - 1;
+
+    if let Some(finding) = divergence(history, window.clone()) {
+        return vec![finding];
+    }
+
+    let mut findings = Vec::new();
+    let largest: Vec<f64> = window
+        .clone()
+        .map(|c| {
+            history
+                .layer_values(LayerMetric::WeightGradNorm, c)
+                .iter()
+                .copied()
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    let fifth = (largest.len() / 5).max(1);
+    let growth = median(&largest[largest.len() - fifth..]) / median(&largest[..fifth]);
+    let median_norm = median(&largest);
+    let growth_counts = largest.len() >= 10 && growth >= EXPLODING_GROWTH;
+    if median_norm >= EXPLODING_NORM || growth_counts {
+        findings.push(Finding::Exploding {
+            median_norm,
+            growth,
+        });
+    }
+
+    let ratios: Vec<f64> = window
+        .map(|c| {
+            let norms = history.layer_values(LayerMetric::WeightGradNorm, c);
+            (norms[0] / norms[last_layer]).log10()
+        })
+        .filter(|r| !r.is_nan())
+        .collect();
+    let decades = median(&ratios);
+    if decades <= -VANISHING_DECADES {
+        findings.push(Finding::Vanishing { decades });
+    }
+
+    let newest = steps - 1;
+    let hidden_mean = |metric| {
+        let values = history.layer_values(metric, newest);
+        let hidden = &values[..values.len().saturating_sub(1)];
+        if hidden.is_empty() {
+            0.0
+        } else {
+            hidden.iter().sum::<f64>() / hidden.len() as f64
+        }
+    };
+    let saturated = hidden_mean(LayerMetric::SaturatedFraction);
+    if saturated >= SATURATED_FRACTION {
+        findings.push(Finding::Saturation {
+            fraction: saturated,
+        });
+    }
+    let dead = hidden_mean(LayerMetric::DeadFraction);
+    if dead >= DEAD_FRACTION {
+        findings.push(Finding::DeadUnits { fraction: dead });
+    }
+
+    if findings.is_empty() {
+        findings.push(Finding::Healthy { decades });
+    }
+    findings
+}
+
+fn divergence(history: &RunHistory, window: std::ops::Range<usize>) -> Option<Finding> {
+    for column in window {
+        let step = history.step_of(column);
+        let loss = history.loss()[column];
+        if !loss.is_finite() {
+            return Some(Finding::Diverged {
+                step,
+                what: format!("loss is {loss}"),
+            });
+        }
+        for metric in LayerMetric::ALL
+            .into_iter()
+            .filter(|m| m.signals_divergence())
+        {
+            let values = history.layer_values(metric, column);
+            if let Some(layer) = values.iter().position(|v| !v.is_finite()) {
+                return Some(Finding::Diverged {
+                    step,
+                    what: format!(
+                        "{} of layer {} is {}",
+                        metric.name(),
+                        layer + 1,
+                        values[layer]
+                    ),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The median of the finite values (NaN if there are none).
+fn median(values: &[f64]) -> f64 {
+    let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
+        return f64::NAN;
+    }
+    finite.sort_by(f64::total_cmp);
+    let mid = finite.len() / 2;
+    if finite.len() % 2 == 1 {
+        finite[mid]
+    } else {
+        (finite[mid - 1] + finite[mid]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::StepRecord;
+
+    /// A history of `steps` steps of a 3-layer net whose weight-gradient norms are
+    /// `norms(step)` and whose hidden layers have the given saturated and dead fractions.
+    fn history(
+        steps: u64,
+        norms: impl Fn(u64) -> [f64; 3],
+        saturated: f64,
+        dead: f64,
+    ) -> RunHistory {
+        let mut history = RunHistory::new(3);
+        for step in 1..=steps {
+            let n = norms(step);
+            history.push(&StepRecord {
+                step,
+                loss: 1.0,
+                weight_grad_norm: n.to_vec(),
+                activation_grad_norm: n.to_vec(),
+                update_ratio: vec![1e-3; 3],
+                saturated_fraction: vec![saturated, saturated, 0.0],
+                dead_fraction: vec![dead, dead, 0.0],
+                activation_mean: vec![0.0; 3],
+                activation_std: vec![1.0; 3],
+                ..StepRecord::default()
+            });
+        }
+        history
+    }
+
+    #[test]
+    fn each_condition_is_named() {
+        let vanishing = history(60, |_| [1e-6, 1e-3, 1e-1], 0.0, 0.0);
+        assert!(
+            matches!(diagnose(&vanishing)[..], [Finding::Vanishing { decades }] if (decades + 5.0).abs() < 1e-9)
+        );
+
+        let healthy = history(60, |_| [0.05, 0.1, 0.1], 0.1, 0.0);
+        assert!(matches!(diagnose(&healthy)[..], [Finding::Healthy { .. }]));
+
+        // Norms growing tenfold every ten steps: 1e5× over the window.
+        let growing = history(60, |s| [10f64.powf(s as f64 / 10.0); 3], 0.0, 0.0);
+        assert!(
+            diagnose(&growing)
+                .iter()
+                .any(|f| matches!(f, Finding::Exploding { .. }))
+        );
+
+        let saturated = history(5, |_| [0.1; 3], 0.8, 0.0);
+        assert!(diagnose(&saturated).contains(&Finding::Saturation { fraction: 0.8 }));
+
+        let dead = history(5, |_| [0.1; 3], 0.0, 0.5);
+        assert!(diagnose(&dead).contains(&Finding::DeadUnits { fraction: 0.5 }));
+
+        let diverged = history(
+            5,
+            |s| {
+                if s == 4 {
+                    [0.1, f64::NAN, 0.1]
+                } else {
+                    [0.1; 3]
+                }
+            },
+            0.0,
+            0.0,
+        );
+        assert!(matches!(
+            &diagnose(&diverged)[..],
+            [Finding::Diverged { step: 4, .. }]
+        ));
+    }
+
+    #[test]
+    fn a_single_bad_step_does_not_flip_the_verdict() {
+        // One step with a layer-1 norm eight decades down among healthy ones.
+        let history = history(
+            60,
+            |s| {
+                if s == 30 {
+                    [1e-9, 0.1, 0.1]
+                } else {
+                    [0.05, 0.1, 0.1]
+                }
+            },
+            0.0,
+            0.0,
+        );
+        assert!(matches!(diagnose(&history)[..], [Finding::Healthy { .. }]));
+    }
+
+    #[test]
+    fn thresholds_sit_where_documented() {
+        // Exactly three decades counts as vanishing; a little less does not.
+        let at = history(10, |_| [1e-4, 1e-2, 1e-1], 0.0, 0.0);
+        assert!(matches!(diagnose(&at)[..], [Finding::Vanishing { .. }]));
+        let above = history(10, |_| [1.1e-4, 1e-2, 1e-1], 0.0, 0.0);
+        assert!(matches!(diagnose(&above)[..], [Finding::Healthy { .. }]));
+    }
+}
