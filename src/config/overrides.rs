@@ -35,7 +35,7 @@ pub fn apply_override(config: &Config, assignment: &str) -> Result<Config, Confi
     serde_json::from_value(tree).map_err(|err| ConfigError::BadValue {
         key: key.to_owned(),
         value: raw.to_owned(),
-        reason: err.to_string(),
+        reason: plain_type_names(&err.to_string()),
     })
 }
 
@@ -61,6 +61,21 @@ pub fn settable_keys(config: &Config) -> Vec<String> {
         walk("", &tree, &mut keys);
     }
     keys
+}
+
+/// serde names Rust types ("expected usize"); a user wants words.
+fn plain_type_names(message: &str) -> String {
+    let mut text = message.to_owned();
+    for (rust, plain) in [
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        text = text.replace(rust, plain);
+    }
+    text
 }
 
 /// Reads `raw` as JSON when the current value is a number or a boolean, otherwise as a
@@ -115,6 +130,7 @@ mod tests {
             message.starts_with("model.depth=many: invalid type"),
             "{message}"
         );
+        assert!(message.contains("expected a whole number"), "{message}");
     }
 
     #[test]
