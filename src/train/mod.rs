@@ -8,7 +8,7 @@ mod record;
 mod trainer;
 mod worker;
 
-pub use norm::{scaled_norm, tensor_norm};
+pub use norm::{host_values, scaled_norm, tensor_norm};
 pub use record::{LayerMetric, Scale, StepRecord};
 pub use trainer::{TrainError, Trainer};
 pub use worker::{Command, RunState, Worker, WorkerEvent, WorkerUnavailable};

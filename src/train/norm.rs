@@ -24,17 +24,16 @@ pub fn scaled_norm(values: impl Iterator<Item = f64> + Clone) -> f64 {
 
 /// The norm of all elements of a tensor of f32 or f64.
 pub fn tensor_norm(tensor: &Tensor) -> Result<f64> {
+    Ok(scaled_norm(host_values(tensor)?.into_iter()))
+}
+
+/// All elements of a tensor, row-major, as f64, in one transfer.
+pub fn host_values(tensor: &Tensor) -> Result<Vec<f64>> {
     let flat = tensor.flatten_all()?;
     match flat.dtype() {
-        DType::F64 => Ok(scaled_norm(flat.to_vec1::<f64>()?.into_iter())),
-        DType::F32 => {
-            let values = flat.to_vec1::<f32>()?;
-            Ok(scaled_norm(values.iter().map(|&v| f64::from(v))))
-        }
-        _ => {
-            let values = flat.to_dtype(DType::F64)?.to_vec1::<f64>()?;
-            Ok(scaled_norm(values.into_iter()))
-        }
+        DType::F64 => flat.to_vec1::<f64>(),
+        DType::F32 => Ok(flat.to_vec1::<f32>()?.into_iter().map(f64::from).collect()),
+        _ => flat.to_dtype(DType::F64)?.to_vec1::<f64>(),
     }
 }
 

@@ -12,27 +12,24 @@
 //!
 //! The output layer is linear: never saturated, never dead.
 
-use candle_core::{DType, Result, Tensor};
-
 use crate::config::Activation;
 use crate::model::activation::{SATURATION_FRACTION, derivative, max_derivative};
 
-/// Saturated and dead fractions of one hidden layer from its pre-activations
-/// (`batch × units`); `slope` is Leaky ReLU's or the layer's PReLU slope.
+/// Saturated and dead fractions of one hidden layer from its pre-activations, given
+/// row-major (`examples × units`); `slope` is Leaky ReLU's or the layer's PReLU slope.
 pub fn saturation(
-    pre_activation: &Tensor,
+    pre_activation: &[f64],
+    units: usize,
     activation: Activation,
     slope: f64,
-) -> Result<(f64, f64)> {
-    let rows = pre_activation.to_dtype(DType::F64)?.to_vec2::<f64>()?;
-    let units = rows.first().map_or(0, Vec::len);
-    if rows.is_empty() || units == 0 {
-        return Ok((0.0, 0.0));
+) -> (f64, f64) {
+    if pre_activation.is_empty() || units == 0 {
+        return (0.0, 0.0);
     }
     let threshold = SATURATION_FRACTION * max_derivative(activation, slope);
     let mut saturated = 0usize;
     let mut alive = vec![false; units];
-    for row in &rows {
+    for row in pre_activation.chunks(units) {
         for (unit, &z) in row.iter().enumerate() {
             let d = derivative(activation, z, slope).abs();
             if d < threshold {
@@ -44,58 +41,48 @@ pub fn saturation(
         }
     }
     let dead = alive.iter().filter(|&&a| !a).count();
-    Ok((
-        saturated as f64 / (rows.len() * units) as f64,
+    (
+        saturated as f64 / pre_activation.len() as f64,
         dead as f64 / units as f64,
-    ))
+    )
 }
 
-/// Mean and population standard deviation of all elements of `tensor`.
-pub fn moments(tensor: &Tensor) -> Result<(f64, f64)> {
-    let values = tensor
-        .flatten_all()?
-        .to_dtype(DType::F64)?
-        .to_vec1::<f64>()?;
+/// Mean and population standard deviation of `values`.
+pub fn moments(values: &[f64]) -> (f64, f64) {
     if values.is_empty() {
-        return Ok((f64::NAN, f64::NAN));
+        return (f64::NAN, f64::NAN);
     }
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    Ok((mean, var.sqrt()))
+    (mean, var.sqrt())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
 
     #[test]
-    fn relu_saturation_and_dead_units_by_hand() -> Result<()> {
+    fn relu_saturation_and_dead_units_by_hand() {
         // Unit 0 is negative for both examples (dead), unit 1 for one of them.
-        let z = Tensor::new(&[[-1.0f64, 2.0, 3.0], [-0.5, -4.0, 1.0]], &Device::Cpu)?;
-        let (saturated, dead) = saturation(&z, Activation::Relu, 0.0)?;
+        let z = [-1.0, 2.0, 3.0, -0.5, -4.0, 1.0];
+        let (saturated, dead) = saturation(&z, 3, Activation::Relu, 0.0);
         assert!((saturated - 3.0 / 6.0).abs() < 1e-12);
         assert!((dead - 1.0 / 3.0).abs() < 1e-12);
-        Ok(())
     }
 
     #[test]
-    fn sigmoid_saturates_in_its_tails_but_never_dies() -> Result<()> {
+    fn sigmoid_saturates_in_its_tails_but_never_dies() {
         // σ'(z) < 0.05 · 0.25 where |z| > ≈ 4.37.
-        let z = Tensor::new(&[[-10.0f64, 0.0, 4.3, 4.5]], &Device::Cpu)?;
-        let (saturated, dead) = saturation(&z, Activation::Sigmoid, 0.0)?;
+        let (saturated, dead) = saturation(&[-10.0, 0.0, 4.3, 4.5], 4, Activation::Sigmoid, 0.0);
         assert!((saturated - 0.5).abs() < 1e-12);
         assert_eq!(dead, 0.0);
-        Ok(())
     }
 
     #[test]
-    fn moments_by_hand() -> Result<()> {
-        let t = Tensor::new(&[[1.0f32, 3.0], [5.0, 7.0]], &Device::Cpu)?;
-        let (mean, std) = moments(&t)?;
+    fn moments_by_hand() {
+        let (mean, std) = moments(&[1.0, 3.0, 5.0, 7.0]);
         assert!((mean - 4.0).abs() < 1e-12);
         assert!((std - 5f64.sqrt()).abs() < 1e-12);
-        Ok(())
     }
 }

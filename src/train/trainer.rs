@@ -6,13 +6,13 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
-use super::norm::{scaled_norm, tensor_norm};
+use super::norm::{host_values, scaled_norm};
 use super::optim::{OptimizerState, clip_gradients, learning_rate};
 use super::probes::{moments, saturation};
 use super::record::StepRecord;
 use crate::config::{Clip, Config, ConfigError, Precision};
 use crate::data::{BatchSampler, DataError, Dataset};
-use crate::model::{Mlp, Mode};
+use crate::model::{Mlp, Mode, Trace};
 use crate::rng::{Stream, stream_rng};
 
 /// Why a run could not be built or stepped.
@@ -154,30 +154,31 @@ impl Trainer {
             ..StepRecord::default()
         };
 
-        // Probes, all taken before clipping and the update.
-        let norm_of = |var: &Var| -> Result<f64, TrainError> {
-            // A variable that took no part in the loss has a gradient of exactly zero.
-            Ok(match grads.get(var.as_tensor()) {
-                Some(grad) => tensor_norm(grad)?,
-                None => 0.0,
-            })
-        };
-        for layer in self.model.layers() {
-            record.weight_grad_norm.push(norm_of(&layer.weight)?);
-        }
-        for probe in &self.probes {
-            record.activation_grad_norm.push(norm_of(probe)?);
-        }
-        self.record_activations(&trace, &mut record)?;
-
-        // Clipping, with the global norm before and after.
+        // Probes, all taken before clipping and the update. A parameter that took no
+        // part in the loss has a gradient of exactly zero.
         let params = self.model.parameters();
         let mut param_grads: Vec<Option<Tensor>> = params
             .iter()
             .map(|p| grads.get(p.var.as_tensor()).cloned())
             .collect();
-        let norms_before = grad_norms(&param_grads)?;
-        record.grad_norm_total = scaled_norm(norms_before.iter().copied());
+        let param_norms = grad_norms(&param_grads)?;
+        // Parameters come weight, bias, weight, bias… for the layers first.
+        record.weight_grad_norm = param_norms
+            .iter()
+            .step_by(2)
+            .take(self.num_layers())
+            .copied()
+            .collect();
+        for probe in &self.probes {
+            let norm = grads.get(probe.as_tensor()).map_or(Ok(0.0), |g| {
+                host_values(g).map(|v| scaled_norm(v.into_iter()))
+            })?;
+            record.activation_grad_norm.push(norm);
+        }
+        self.record_activations(&trace, &mut record)?;
+
+        // Clipping, with the global norm before and after.
+        record.grad_norm_total = scaled_norm(param_norms.iter().copied());
         let train = &self.config.train;
         clip_gradients(
             &mut param_grads,
@@ -196,12 +197,15 @@ impl Trainer {
             .model
             .layers()
             .iter()
-            .map(|l| l.weight.as_tensor().copy())
+            .map(|l| host_values(l.weight.as_tensor()))
             .collect::<candle_core::Result<Vec<_>>>()?;
         self.optimizer.step(&params, &param_grads, record.lr)?;
         for (layer, before) in self.model.layers().iter().zip(&weights_before) {
-            let change = tensor_norm(&(layer.weight.as_tensor() - before)?)?;
-            record.update_ratio.push(change / tensor_norm(before)?);
+            let after = host_values(layer.weight.as_tensor())?;
+            let change = scaled_norm(after.iter().zip(before).map(|(a, b)| a - b));
+            record
+                .update_ratio
+                .push(change / scaled_norm(before.iter().copied()));
         }
         record.prelu_slope = self.model.prelu_slopes()?;
         self.steps_done += 1;
@@ -213,15 +217,13 @@ impl Trainer {
     }
 
     /// Saturation, dead units and output moments of every layer.
-    fn record_activations(
-        &self,
-        trace: &crate::model::Trace,
-        record: &mut StepRecord,
-    ) -> Result<(), TrainError> {
+    fn record_activations(&self, trace: &Trace, record: &mut StepRecord) -> Result<(), TrainError> {
         let activation = self.model.activation();
         for (index, pre_activation) in trace.pre_activations.iter().enumerate() {
             let slope = self.model.negative_slope(index)?;
-            let (saturated, dead) = saturation(pre_activation, activation, slope)?;
+            let units = pre_activation.dim(1)?;
+            let (saturated, dead) =
+                saturation(&host_values(pre_activation)?, units, activation, slope);
             record.saturated_fraction.push(saturated);
             record.dead_fraction.push(dead);
         }
@@ -229,7 +231,7 @@ impl Trainer {
         record.saturated_fraction.push(0.0);
         record.dead_fraction.push(0.0);
         for output in &trace.outputs {
-            let (mean, std) = moments(output)?;
+            let (mean, std) = moments(&host_values(output)?);
             record.activation_mean.push(mean);
             record.activation_std.push(std);
         }
@@ -277,7 +279,10 @@ impl Trainer {
 fn grad_norms(grads: &[Option<Tensor>]) -> candle_core::Result<Vec<f64>> {
     grads
         .iter()
-        .map(|g| g.as_ref().map_or(Ok(0.0), tensor_norm))
+        .map(|g| {
+            g.as_ref()
+                .map_or(Ok(0.0), |g| Ok(scaled_norm(host_values(g)?.into_iter())))
+        })
         .collect()
 }
 

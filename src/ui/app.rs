@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use egui::{Key, RichText};
 
 use super::colorbar::colorbar_ui;
-use super::config_panel::config_panel_ui;
 use super::curves::curves_ui;
+use super::diagnosis_line::diagnosis_ui;
 use super::heatmap::HeatmapView;
+use super::panels::{PanelContext, settings_ui};
+use super::profile::profile_ui;
 use super::run_controls::{RunAction, run_controls_ui};
 use super::status::status_ui;
 use super::theme;
@@ -309,17 +311,28 @@ impl GradLabApp {
                 ui.label(RichText::new(err.to_string()).color(theme::ERROR_COLOR));
             }
             ui.separator();
-            config_panel_ui(ui, &mut self.draft);
+            let slopes = self
+                .run
+                .as_ref()
+                .and_then(|r| r.history.len().checked_sub(1).map(|c| r.history.prelu_slopes(c)))
+                .unwrap_or(&[]);
+            settings_ui(ui, &mut self.draft, &PanelContext { prelu_slopes: slopes });
         });
     }
 
     fn heatmap_panel_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            ui.label("heatmap:");
-            for metric in LayerMetric::ALL {
-                ui.selectable_value(&mut self.metric, metric, metric.label());
-            }
-            ui.separator();
+            let label = ui.label("heatmap:");
+            egui::ComboBox::from_id_salt("heatmap-metric")
+                .selected_text(self.metric.label())
+                .width(260.0)
+                .show_ui(ui, |ui| {
+                    for metric in LayerMetric::ALL {
+                        ui.selectable_value(&mut self.metric, metric, metric.label());
+                    }
+                })
+                .response
+                .labelled_by(label.id);
             if ui
                 .button("Follow newest")
                 .on_hover_text(
@@ -345,17 +358,24 @@ impl GradLabApp {
             return;
         };
 
-        let title = self.metric.symbol();
-        let size = ui.available_size();
+        let size = ui.available_size() - egui::vec2(0.0, theme::DIAGNOSIS_HEIGHT);
+        let spacing = ui.spacing().item_spacing.x;
         let plot_size = egui::vec2(
-            (size.x - theme::COLOR_BAR_WIDTH - ui.spacing().item_spacing.x).max(100.0),
+            (size.x - theme::COLOR_BAR_WIDTH - theme::PROFILE_WIDTH - 2.0 * spacing).max(100.0),
             size.y,
         );
         ui.horizontal(|ui| {
             self.heatmap
                 .heatmap_ui(ui, plot_size, run.run_id, &run.history, self.metric);
-            colorbar_ui(ui, size.y, self.heatmap.range(), title);
+            colorbar_ui(ui, size.y, self.heatmap.range(), self.metric.symbol());
+            profile_ui(
+                ui,
+                egui::vec2(theme::PROFILE_WIDTH, size.y),
+                &run.history,
+                self.metric,
+            );
         });
+        diagnosis_ui(ui, &run.history);
     }
 }
 

@@ -2,9 +2,11 @@
 
 mod app;
 mod colorbar;
-mod config_panel;
 mod curves;
+mod diagnosis_line;
 mod heatmap;
+mod panels;
+mod profile;
 mod run_controls;
 mod status;
 mod theme;

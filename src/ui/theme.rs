@@ -8,11 +8,14 @@ pub const LEFT_PANEL_WIDTH: f32 = 290.0;
 pub const CURVES_HEIGHT: f32 = 220.0;
 pub const COLOR_BAR_WIDTH: f32 = 92.0;
 pub const COLOR_BAR_STRIP_WIDTH: f32 = 18.0;
-pub const SECTION_SPACING: f32 = 10.0;
+pub const PROFILE_WIDTH: f32 = 190.0;
+pub const DIAGNOSIS_HEIGHT: f32 = 40.0;
 
 pub const LOSS_COLOR: Color32 = Color32::from_rgb(230, 159, 0);
 pub const ACCURACY_COLOR: Color32 = Color32::from_rgb(86, 180, 233);
 pub const TEST_ACCURACY_COLOR: Color32 = Color32::from_rgb(0, 158, 115);
+pub const PROFILE_COLOR: Color32 = Color32::from_rgb(240, 228, 66);
+pub const HEALTHY_COLOR: Color32 = Color32::from_rgb(0, 180, 130);
 pub const ERROR_COLOR: Color32 = Color32::from_rgb(240, 80, 80);
 pub const WARNING_COLOR: Color32 = Color32::from_rgb(230, 180, 60);
 pub const MUTED_TEXT_COLOR: Color32 = Color32::from_gray(160);
