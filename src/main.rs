@@ -157,8 +157,13 @@ fn print_summary(outcome: &gradlab::run::RunOutcome) {
             first / output
         );
     }
-    if let Some((step, reason)) = &outcome.divergence {
-        println!("diverged at step {step}: {reason}");
+    for finding in gradlab::diagnosis::diagnose(history) {
+        let advice = finding.advice();
+        if advice.is_empty() {
+            println!("diagnosis: {}", finding.message());
+        } else {
+            println!("diagnosis: {} ({advice})", finding.message());
+        }
     }
     for file in &outcome.files {
         println!("wrote {}", file.display());
