@@ -82,7 +82,9 @@ impl Dataset {
 
 /// Draws training batches epoch by epoch: each epoch visits every example once in a
 /// fresh seeded order, and a batch that runs past the end continues into the next epoch.
-#[derive(Clone, Debug)]
+/// Its whole state is serialisable, so a resumed run draws exactly the batches an
+/// uninterrupted one would.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BatchSampler {
     order: Vec<usize>,
     position: usize,
@@ -99,6 +101,18 @@ impl BatchSampler {
             position: 0,
             rng,
         }
+    }
+
+    /// True when the state could have come from `new(num_examples, _)`: the order is a
+    /// permutation of the examples and the position lies within it.
+    pub fn is_consistent(&self, num_examples: usize) -> bool {
+        if self.order.len() != num_examples || self.position > num_examples {
+            return false;
+        }
+        let mut seen = vec![false; num_examples];
+        self.order
+            .iter()
+            .all(|&i| i < num_examples && !std::mem::replace(&mut seen[i], true))
     }
 
     /// The indices of the next `batch_size` examples.

@@ -258,6 +258,26 @@ impl Mlp {
         params
     }
 
+    /// Every tensor that makes up the model's state, by a stable name: the parameters
+    /// and batch norm's running statistics.
+    pub fn named_state(&self) -> Vec<(String, &Var)> {
+        let mut state = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            state.push((format!("layer{}.weight", i + 1), &layer.weight));
+            state.push((format!("layer{}.bias", i + 1), &layer.bias));
+        }
+        for (i, norm) in self.norms.iter().enumerate() {
+            state.push((format!("bn{}.gamma", i + 1), &norm.gamma));
+            state.push((format!("bn{}.beta", i + 1), &norm.beta));
+            state.push((format!("bn{}.running_mean", i + 1), &norm.running_mean));
+            state.push((format!("bn{}.running_var", i + 1), &norm.running_var));
+        }
+        for (i, slope) in self.prelu_slopes.iter().enumerate() {
+            state.push((format!("prelu{}.slope", i + 1), slope));
+        }
+        state
+    }
+
     /// True when hidden layer `layer` (1-based) receives a skip connection: from the
     /// output of layer `layer − k` for layer = 1 + k, 1 + 2k, … (layer 1 maps the input
     /// to the hidden width, so the skips start from its output).

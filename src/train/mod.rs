@@ -1,6 +1,7 @@
 //! Training: one step at a time through [`Trainer`], optimisers and clipping, probes,
 //! norms that survive underflow, and the worker thread that runs a trainer for the app.
 
+pub mod checkpoint;
 mod norm;
 pub mod optim;
 pub mod probes;

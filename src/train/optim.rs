@@ -91,6 +91,47 @@ impl OptimizerState {
         }
     }
 
+    /// The optimiser's tensors by a stable name (`opt3.velocity`, `opt3.m`, …), and the
+    /// number of steps taken (Adam's bias correction depends on it).
+    pub fn export(&self) -> (i32, Vec<(String, Tensor)>) {
+        let mut tensors = Vec::new();
+        for (index, slot) in self.slots.iter().enumerate() {
+            match slot {
+                Slot::Empty => {}
+                Slot::Velocity(v) => tensors.push((format!("opt{index}.velocity"), v.clone())),
+                Slot::Moments { first, second } => {
+                    tensors.push((format!("opt{index}.m"), first.clone()));
+                    tensors.push((format!("opt{index}.v"), second.clone()));
+                }
+                Slot::Square(s) => tensors.push((format!("opt{index}.s"), s.clone())),
+            }
+        }
+        (self.steps_taken, tensors)
+    }
+
+    /// Restores what [`Self::export`] gave. `get` returns the tensor of a name, if saved;
+    /// a slot is restored only when all of its tensors are there.
+    pub fn import(&mut self, steps_taken: i32, mut get: impl FnMut(&str) -> Option<Tensor>) {
+        self.steps_taken = steps_taken;
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            *slot = match self.kind {
+                Optimizer::Sgd => Slot::Empty,
+                Optimizer::Momentum | Optimizer::Nesterov => {
+                    get(&format!("opt{index}.velocity")).map_or(Slot::Empty, Slot::Velocity)
+                }
+                Optimizer::Adam | Optimizer::Adamw => {
+                    match (get(&format!("opt{index}.m")), get(&format!("opt{index}.v"))) {
+                        (Some(first), Some(second)) => Slot::Moments { first, second },
+                        _ => Slot::Empty,
+                    }
+                }
+                Optimizer::Rmsprop => {
+                    get(&format!("opt{index}.s")).map_or(Slot::Empty, Slot::Square)
+                }
+            };
+        }
+    }
+
     /// Updates every parameter from its gradient (a missing gradient is zero).
     pub fn step(
         &mut self,

@@ -6,6 +6,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
+use std::collections::HashMap;
+
+use super::checkpoint::{Checkpoint, TrainerState};
 use super::norm::{host_values, scaled_norm};
 use super::optim::{OptimizerState, clip_gradients, learning_rate};
 use super::probes::{moments, saturation};
@@ -24,6 +27,8 @@ pub enum TrainError {
     Data(#[from] DataError),
     #[error("tensor operation failed: {0}")]
     Tensor(#[from] candle_core::Error),
+    #[error("the saved training state does not fit: {0}")]
+    Checkpoint(String),
 }
 
 /// A model, its data and its optimiser state, ready to take steps.
@@ -264,6 +269,75 @@ impl Trainer {
         Ok(Some(masks))
     }
 
+    /// The complete state, to continue this run later exactly where it is now.
+    pub fn checkpoint(&self) -> Result<Checkpoint, TrainError> {
+        let mut tensors = HashMap::new();
+        for (name, var) in self.model.named_state() {
+            tensors.insert(name, var.as_tensor().copy()?);
+        }
+        let (optimizer_steps, optimizer_tensors) = self.optimizer.export();
+        for (name, tensor) in optimizer_tensors {
+            tensors.insert(name, tensor.copy()?);
+        }
+        Ok(Checkpoint {
+            state: TrainerState {
+                steps_done: self.steps_done,
+                sampler: self.sampler.clone(),
+                dropout_rng: self.dropout_rng.clone(),
+                optimizer_steps,
+            },
+            tensors,
+        })
+    }
+
+    /// Rebuilds a run of `config` from a checkpoint. Every tensor must be there with the
+    /// shape and precision the configuration gives it; anything else is refused with a
+    /// message naming the tensor.
+    pub fn from_checkpoint(config: &Config, checkpoint: Checkpoint) -> Result<Self, TrainError> {
+        let mut trainer = Self::new(config)?;
+        let Checkpoint { state, mut tensors } = checkpoint;
+        if !state.sampler.is_consistent(trainer.dataset.num_train()) {
+            return Err(TrainError::Checkpoint(
+                "the batch order does not fit the data set".into(),
+            ));
+        }
+        if state.optimizer_steps < 0 {
+            return Err(TrainError::Checkpoint(
+                "the optimiser's step count is negative".into(),
+            ));
+        }
+
+        for (name, var) in trainer.model.named_state() {
+            let tensor = take_tensor(&mut tensors, &name, var.as_tensor())?;
+            var.set(&tensor)?;
+        }
+        let params: Vec<Tensor> = trainer
+            .model
+            .parameters()
+            .iter()
+            .map(|p| p.var.as_tensor().clone())
+            .collect();
+        let mut optimizer_tensors = HashMap::new();
+        for name in tensors.keys().cloned().collect::<Vec<_>>() {
+            let index = name
+                .strip_prefix("opt")
+                .and_then(|rest| rest.split_once('.'))
+                .and_then(|(i, _)| i.parse::<usize>().ok())
+                .filter(|&i| i < params.len())
+                .ok_or_else(|| TrainError::Checkpoint(format!("unexpected tensor {name}")))?;
+            let tensor = take_tensor(&mut tensors, &name, &params[index])?;
+            optimizer_tensors.insert(name, tensor);
+        }
+        trainer
+            .optimizer
+            .import(state.optimizer_steps, |name| optimizer_tensors.remove(name));
+
+        trainer.steps_done = state.steps_done;
+        trainer.sampler = state.sampler;
+        trainer.dropout_rng = state.dropout_rng;
+        Ok(trainer)
+    }
+
     /// Fraction of the held-out test set the model classifies correctly now.
     pub fn test_accuracy(&self) -> Result<f64, TrainError> {
         let (logits, _) = self.model.forward(&self.test_x, Mode::Eval, None, None)?;
@@ -274,6 +348,27 @@ impl Trainer {
     pub fn predict(&self, x: &Tensor) -> Result<Tensor, TrainError> {
         Ok(self.model.forward(x, Mode::Eval, None, None)?.0)
     }
+}
+
+/// Removes tensor `name` from `tensors`, checking that it is shaped and typed like `like`.
+fn take_tensor(
+    tensors: &mut HashMap<String, Tensor>,
+    name: &str,
+    like: &Tensor,
+) -> Result<Tensor, TrainError> {
+    let tensor = tensors
+        .remove(name)
+        .ok_or_else(|| TrainError::Checkpoint(format!("{name} is missing")))?;
+    if tensor.dims() != like.dims() || tensor.dtype() != like.dtype() {
+        return Err(TrainError::Checkpoint(format!(
+            "{name} is {:?} {:?}; this configuration needs {:?} {:?}",
+            tensor.dtype(),
+            tensor.dims(),
+            like.dtype(),
+            like.dims()
+        )));
+    }
+    Ok(tensor)
 }
 
 fn grad_norms(grads: &[Option<Tensor>]) -> candle_core::Result<Vec<f64>> {
