@@ -9,12 +9,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use gradlab::config::{Config, apply_override};
 use gradlab::presets::{self, PRESETS};
-use gradlab::run::run_headless;
+use gradlab::run::{resume_headless, run_headless};
 use gradlab::train::LayerMetric;
 
 /// Gradient Lab: watch gradients vanish and explode, and test every remedy.
 #[derive(Parser)]
-#[command(name = "gradlab", version, about)]
+#[command(
+    name = "gradlab",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     /// Open a saved session instead of the default experiment.
     #[arg(long, value_name = "FILE")]
@@ -35,6 +40,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RunArgs {
+    /// Continue the last run of a saved session for --steps more steps.
+    #[arg(long, value_name = "SESSION.json", conflicts_with_all = ["preset", "config", "overrides"], requires = "steps")]
+    resume: Option<PathBuf>,
     /// A built-in experiment (see `gradlab presets`).
     #[arg(long, conflicts_with = "config")]
     preset: Option<String>,
@@ -44,7 +52,7 @@ struct RunArgs {
     /// Override one setting, e.g. --set model.depth=30 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
-    /// Number of training steps (overrides train.steps).
+    /// Number of training steps (overrides train.steps); with --resume, how many more.
     #[arg(long)]
     steps: Option<u64>,
     /// Folder for the results.
@@ -120,20 +128,30 @@ fn build_config(args: &RunArgs) -> anyhow::Result<Config> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = build_config(&args)?;
-    println!("{}", config.summary());
-
-    let progress = ProgressBar::new(config.train.steps);
+    let progress = ProgressBar::new(0);
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  loss {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let outcome = run_headless(&config, &args.out, |record| {
+    let on_step = |record: &gradlab::train::StepRecord| {
         progress.inc(1);
-        if record.step % 50 == 0 {
+        if record.step.is_multiple_of(50) {
             progress.set_message(format!("{:.4}", record.loss));
         }
-    })?;
+    };
+    let outcome = match (&args.resume, args.steps) {
+        (Some(session), Some(steps)) => {
+            println!("continuing {} for {steps} steps", session.display());
+            progress.set_length(steps);
+            resume_headless(session, steps, &args.out, on_step)?
+        }
+        _ => {
+            let config = build_config(&args)?;
+            println!("{}", config.summary());
+            progress.set_length(config.train.steps);
+            run_headless(&config, &args.out, on_step)?
+        }
+    };
     progress.finish_and_clear();
 
     print_summary(&outcome);

@@ -1,9 +1,10 @@
-//! A whole experiment without a window, as `gradlab run` does it: train, then write
-//! the session, the metrics and the heatmap figure.
+//! A whole experiment without a window, as `gradlab run` does it: train (from the start
+//! or from a saved session), then write the session with its training state, the
+//! metrics and the heatmap figure.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use crate::config::Config;
 use crate::export::{heatmap_png, metrics_csv};
@@ -24,14 +25,57 @@ pub struct RunOutcome {
 }
 
 /// Trains `config` for its `train.steps`, calling `on_step` after every step, and
-/// writes `session.json`, `metrics.csv` and `heatmap.png` into `out_dir`.
+/// writes `session.json` (with its training-state sidecar), `metrics.csv` and
+/// `heatmap.png` into `out_dir`.
 pub fn run_headless(
     config: &Config,
     out_dir: &Path,
+    on_step: impl FnMut(&StepRecord),
+) -> anyhow::Result<RunOutcome> {
+    let trainer = Trainer::new(config)?;
+    let history = RunHistory::new(trainer.num_layers());
+    train_and_write(trainer, history, "run 1", out_dir, on_step)
+}
+
+/// Continues the last continuable run of the session at `session_path` for `steps`
+/// more steps and writes the results into `out_dir` as [`run_headless`] does. The
+/// steps after the resume are exactly those an uninterrupted run would have taken.
+pub fn resume_headless(
+    session_path: &Path,
+    steps: u64,
+    out_dir: &Path,
+    on_step: impl FnMut(&StepRecord),
+) -> anyhow::Result<RunOutcome> {
+    let (session, checkpoints) = Session::load_with_checkpoints(session_path)?;
+    let Some((run, checkpoint)) = session
+        .runs
+        .into_iter()
+        .zip(checkpoints)
+        .filter_map(|(run, checkpoint)| checkpoint.map(|c| (run, c)))
+        .next_back()
+    else {
+        bail!(
+            "{} holds no run that can be continued",
+            session_path.display()
+        );
+    };
+    let mut config = run.config;
+    config.train.steps = checkpoint.state.steps_done.saturating_add(steps);
+    config.validate().context("the continued run")?;
+    let trainer = Trainer::from_checkpoint(&config, checkpoint)?;
+    train_and_write(trainer, run.history, &run.name, out_dir, on_step)
+}
+
+fn train_and_write(
+    mut trainer: Trainer,
+    mut history: RunHistory,
+    name: &str,
+    out_dir: &Path,
     mut on_step: impl FnMut(&StepRecord),
 ) -> anyhow::Result<RunOutcome> {
-    let mut trainer = Trainer::new(config)?;
-    let mut history = RunHistory::new(trainer.num_layers());
+    // Before training, so that a long run never ends with nowhere to put its results.
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("could not create the output folder {}", out_dir.display()))?;
     let mut divergence = None;
     while !trainer.is_finished() {
         let record = trainer.step().context("training step failed")?;
@@ -43,24 +87,11 @@ pub fn run_headless(
         }
     }
 
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("could not create {}", out_dir.display()))?;
     let session_path = out_dir.join("session.json");
     let csv_path = out_dir.join("metrics.csv");
     let png_path = out_dir.join("heatmap.png");
 
-    let session = Session::new(vec![SavedRun {
-        name: "run 1".into(),
-        config: config.clone(),
-        history,
-    }]);
-    session.save(&session_path)?;
-    let history = session
-        .runs
-        .into_iter()
-        .next()
-        .map(|r| r.history)
-        .unwrap_or_default();
+    let config = trainer.config().clone();
     write_atomic(&csv_path, metrics_csv(&history).as_bytes())
         .with_context(|| format!("could not write {}", csv_path.display()))?;
     heatmap_png(
@@ -70,10 +101,21 @@ pub fn run_headless(
         &png_path,
         FIGURE_SIZE,
     )?;
-
-    Ok(RunOutcome {
+    let checkpoint = trainer.checkpoint()?;
+    let mut session = Session::new(vec![SavedRun {
+        name: name.to_owned(),
+        config,
         history,
+        checkpoint: None,
+    }]);
+    session.save_with_checkpoints(&session_path, &[Some(&checkpoint)])?;
+
+    let mut files = vec![session_path, csv_path, png_path];
+    let run = session.runs.swap_remove(0);
+    files.extend(run.checkpoint.map(|c| out_dir.join(c.sidecar)));
+    Ok(RunOutcome {
+        history: run.history,
         divergence,
-        files: vec![session_path, csv_path, png_path],
+        files,
     })
 }

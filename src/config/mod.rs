@@ -36,10 +36,21 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Parses a config from JSON text, fills defaults and validates it.
+    /// Parses a config from JSON text, fills defaults and validates it. Errors name the
+    /// dotted key at fault.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let config: Self =
+        let tree: serde_json::Value =
             serde_json::from_str(text).map_err(|err| ConfigError::Parse(err.to_string()))?;
+        if !tree.is_object() {
+            return Err(ConfigError::Parse(
+                "expected a JSON object such as {\"model\": {\"depth\": 20}}".into(),
+            ));
+        }
+        let config: Self =
+            serde_path_to_error::deserialize(tree).map_err(|err| ConfigError::Field {
+                key: err.path().to_string(),
+                reason: overrides::plain_type_names(&err.inner().to_string()),
+            })?;
         config.validate()?;
         Ok(config)
     }

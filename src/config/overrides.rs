@@ -64,12 +64,12 @@ pub fn settable_keys(config: &Config) -> Vec<String> {
 }
 
 /// serde names Rust types ("expected usize"); a user wants words.
-fn plain_type_names(message: &str) -> String {
+pub(super) fn plain_type_names(message: &str) -> String {
     let mut text = message.to_owned();
     for (rust, plain) in [
-        ("expected usize", "expected a whole number"),
-        ("expected u64", "expected a whole number"),
-        ("expected u32", "expected a whole number"),
+        ("expected usize", "expected a whole number (0 or more)"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected u32", "expected a whole number (0 or more)"),
         ("expected f64", "expected a number"),
         ("expected a boolean", "expected true or false"),
     ] {

@@ -14,6 +14,9 @@ pub enum ConfigError {
     #[error("`{0}` is not an assignment: write key=value, e.g. model.depth=30")]
     Syntax(String),
 
+    #[error("{key}: {reason}")]
+    Field { key: String, reason: String },
+
     #[error("unknown key `{key}`; allowed keys: {allowed}")]
     UnknownKey { key: String, allowed: String },
 
@@ -66,6 +69,15 @@ impl Config {
             "above 0, at most 100",
         )?;
 
+        check_int(
+            "model.residual_every",
+            m.residual_every,
+            0,
+            100,
+            "0 (none) to 100",
+        )?;
+        check_float("model.dropout", m.dropout, 0.0, 0.95, "0 to 0.95")?;
+
         check_positive("train.lr", tr.lr, 100.0, "above 0, at most 100")?;
         check_int("train.batch_size", tr.batch_size, 1, 4096, "1 to 4096")?;
         check_int("train.steps", tr.steps, 1, 10_000_000, "1 to 10000000")?;
@@ -75,6 +87,34 @@ impl Config {
             1,
             10_000_000,
             "1 to 10000000",
+        )?;
+        check_float("train.momentum", tr.momentum, 0.0, 0.999, "0 to 0.999")?;
+        check_float("train.weight_decay", tr.weight_decay, 0.0, 1.0, "0 to 1")?;
+        check_positive(
+            "train.clip_threshold",
+            tr.clip_threshold,
+            1e6,
+            "above 0, at most 1e6",
+        )?;
+        check_int(
+            "train.warmup_steps",
+            tr.warmup_steps,
+            0,
+            10_000_000,
+            "0 to 10000000",
+        )?;
+        check_int(
+            "train.decay_every",
+            tr.decay_every,
+            1,
+            10_000_000,
+            "1 to 10000000",
+        )?;
+        check_positive(
+            "train.decay_factor",
+            tr.decay_factor,
+            1.0,
+            "above 0, at most 1",
         )?;
         Ok(())
     }
@@ -146,6 +186,31 @@ mod tests {
         config.model.depth = 0;
         let message = config.validate().unwrap_err().to_string();
         assert_eq!(message, "model.depth=0 is out of range; allowed: 1 to 100");
+    }
+
+    /// Each setting with a range, just outside it.
+    #[test]
+    fn every_range_is_checked() {
+        let cases: [(&str, fn(&mut Config)); 10] = [
+            ("model.dropout", |c| c.model.dropout = 1.0),
+            ("model.dropout", |c| c.model.dropout = -0.1),
+            ("model.residual_every", |c| c.model.residual_every = 101),
+            ("train.momentum", |c| c.train.momentum = 1.0),
+            ("train.weight_decay", |c| c.train.weight_decay = -1.0),
+            ("train.clip_threshold", |c| c.train.clip_threshold = 0.0),
+            ("train.decay_every", |c| c.train.decay_every = 0),
+            ("train.decay_factor", |c| c.train.decay_factor = 1.5),
+            ("train.warmup_steps", |c| c.train.warmup_steps = 10_000_001),
+            ("model.init_gain", |c| c.model.init_gain = f64::INFINITY),
+        ];
+        for (key, spoil) in cases {
+            let mut config = Config::default();
+            spoil(&mut config);
+            match config.validate() {
+                Err(ConfigError::OutOfRange { key: found, .. }) => assert_eq!(found, key),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
     }
 
     #[test]

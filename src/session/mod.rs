@@ -14,6 +14,7 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::history::RunHistory;
 use crate::train::LayerMetric;
+use crate::train::checkpoint::{Checkpoint, TrainerState, tensors_from_bytes, tensors_to_bytes};
 
 /// The session format this build writes and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -54,13 +55,29 @@ pub struct Session {
     pub view: ViewState,
 }
 
-/// One run: how it was configured and what it recorded.
+/// One run: how it was configured, what it recorded and, if it can be continued, where
+/// its training state is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedRun {
     pub name: String,
     pub config: Config,
     pub history: RunHistory,
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointRef>,
+}
+
+/// Where a run's tensors are (a safetensors file beside the session, named by its
+/// checksum so that a new save never overwrites the file an older session points at),
+/// and the rest of its training state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointRef {
+    /// A file name in the session's folder; never a path.
+    pub sidecar: String,
+    pub bytes: u64,
+    pub crc32: u32,
+    pub state: TrainerState,
 }
 
 /// What was on screen.
@@ -89,6 +106,62 @@ impl Session {
         }
     }
 
+    /// Writes the session with the training state of every run that has one in
+    /// `checkpoints` (by run index): each sidecar first, then the JSON, each atomically;
+    /// then sidecars of this session that nothing points at any more are removed.
+    pub fn save_with_checkpoints(
+        &mut self,
+        path: &Path,
+        checkpoints: &[Option<&Checkpoint>],
+    ) -> Result<(), SessionError> {
+        let write_error = |source| SessionError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let folder = session_folder(path);
+        let stem = sidecar_stem(path);
+        for (index, (run, checkpoint)) in self.runs.iter_mut().zip(checkpoints).enumerate() {
+            let Some(checkpoint) = checkpoint else {
+                continue;
+            };
+            let bytes = tensors_to_bytes(&checkpoint.tensors)
+                .map_err(|e| write_error(std::io::Error::other(e)))?;
+            let crc32 = crc32fast::hash(&bytes);
+            let sidecar = format!("{stem}.run{}.{crc32:08x}.safetensors", index + 1);
+            write_atomic(&folder.join(&sidecar), &bytes).map_err(write_error)?;
+            run.checkpoint = Some(CheckpointRef {
+                sidecar,
+                bytes: bytes.len() as u64,
+                crc32,
+                state: checkpoint.state.clone(),
+            });
+        }
+        self.save(path)?;
+        self.remove_stale_sidecars(&folder, &stem);
+        Ok(())
+    }
+
+    fn remove_stale_sidecars(&self, folder: &Path, stem: &str) {
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            return;
+        };
+        let prefix = format!("{stem}.run");
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name.starts_with(&prefix) && name.ends_with(".safetensors");
+            let referenced = self
+                .runs
+                .iter()
+                .any(|r| r.checkpoint.as_ref().is_some_and(|c| c.sidecar == name));
+            if ours
+                && !referenced
+                && let Err(err) = std::fs::remove_file(entry.path())
+            {
+                log::warn!("could not remove the old sidecar {name}: {err}");
+            }
+        }
+    }
+
     /// Writes the session as pretty JSON, atomically.
     pub fn save(&self, path: &Path) -> Result<(), SessionError> {
         let json = serde_json::to_vec_pretty(self).map_err(|e| SessionError::Write {
@@ -101,9 +174,39 @@ impl Session {
         })
     }
 
-    /// Reads and checks a session file. Nothing about the file is trusted: its size,
-    /// version, shape, configuration ranges and history lengths are all checked.
+    /// Reads and checks a session file and its sidecars. See [`Self::load_with_checkpoints`].
     pub fn load(path: &Path) -> Result<Self, SessionError> {
+        Self::load_with_checkpoints(path).map(|(session, _)| session)
+    }
+
+    /// Reads and checks a session file and the training state of each run. Nothing is
+    /// trusted: sizes, version, shape, configuration ranges, history lengths, sidecar
+    /// names (which must stay in the session's folder), lengths and checksums.
+    pub fn load_with_checkpoints(
+        path: &Path,
+    ) -> Result<(Self, Vec<Option<Checkpoint>>), SessionError> {
+        let session = Self::load_json(path)?;
+        let folder = session_folder(path);
+        let mut checkpoints = Vec::with_capacity(session.runs.len());
+        for (index, run) in session.runs.iter().enumerate() {
+            let malformed = |reason: String| SessionError::Malformed {
+                path: path.to_owned(),
+                reason: format!("run {}: {reason}", index + 1),
+            };
+            let Some(reference) = &run.checkpoint else {
+                checkpoints.push(None);
+                continue;
+            };
+            let tensors = read_sidecar(&folder, reference).map_err(malformed)?;
+            checkpoints.push(Some(Checkpoint {
+                state: reference.state.clone(),
+                tensors,
+            }));
+        }
+        Ok((session, checkpoints))
+    }
+
+    fn load_json(path: &Path) -> Result<Self, SessionError> {
         let read_error = |source| SessionError::Read {
             path: path.to_owned(),
             source,
@@ -115,7 +218,10 @@ impl Session {
                 size,
             });
         }
-        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_json(&text).map_err(|reason| match reason {
             LoadProblem::Newer(found) => SessionError::NewerVersion {
                 path: path.to_owned(),
@@ -146,9 +252,75 @@ impl Session {
                 |what: String| LoadProblem::Malformed(format!("run {}: {what}", index + 1));
             run.config.validate().map_err(|e| problem(e.to_string()))?;
             run.history.check().map_err(problem)?;
+            if let Some(checkpoint) = &run.checkpoint {
+                let at = checkpoint.state.steps_done;
+                if at != run.history.last_step() {
+                    return Err(problem(format!(
+                        "its training state is at step {at} but its history ends at step {}",
+                        run.history.last_step()
+                    )));
+                }
+            }
         }
         Ok(session)
     }
+}
+
+/// The folder a session file lives in (its sidecars live there too).
+fn session_folder(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The session file's name without `.json`, the prefix of its sidecars' names.
+fn sidecar_stem(path: &Path) -> String {
+    path.file_stem().map_or_else(
+        || "session".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    )
+}
+
+/// Reads and checks one run's sidecar.
+fn read_sidecar(
+    folder: &Path,
+    reference: &CheckpointRef,
+) -> Result<std::collections::HashMap<String, candle_core::Tensor>, String> {
+    let name = &reference.sidecar;
+    let plain_name = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\'])
+        && Path::new(name)
+            .file_name()
+            .is_some_and(|n| n == name.as_str());
+    if !plain_name {
+        return Err(format!(
+            "the sidecar `{name}` is not a file name in the session's folder"
+        ));
+    }
+    let path = folder.join(name);
+    let size = std::fs::metadata(&path)
+        .map_err(|e| format!("the sidecar {} cannot be read: {e}", path.display()))?
+        .len();
+    if size != reference.bytes || size > MAX_SESSION_BYTES {
+        return Err(format!(
+            "the sidecar {} is {size} bytes; the session expects {}",
+            path.display(),
+            reference.bytes
+        ));
+    }
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("the sidecar {} cannot be read: {e}", path.display()))?;
+    if crc32fast::hash(&bytes) != reference.crc32 {
+        return Err(format!(
+            "the sidecar {} is damaged (checksum mismatch)",
+            path.display()
+        ));
+    }
+    tensors_from_bytes(&bytes)
+        .map_err(|e| format!("the sidecar {} is not a tensor file: {e}", path.display()))
 }
 
 enum LoadProblem {
@@ -184,6 +356,7 @@ mod tests {
             name: "run 1".into(),
             config: Config::default(),
             history,
+            checkpoint: None,
         }])
     }
 

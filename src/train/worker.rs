@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::record::StepRecord;
-use super::trainer::Trainer;
+use super::trainer::{TrainError, Trainer};
 use crate::config::Config;
 
 const COMMAND_CAPACITY: usize = 64;
@@ -122,6 +122,12 @@ impl Worker {
         })
     }
 
+    /// False once the trainer thread has ended (it only ends when the handle drops, so
+    /// this means something went badly wrong).
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Every event that has arrived since the last call, oldest first.
     pub fn drain(&self) -> Vec<WorkerEvent> {
         self.events.try_iter().collect()
@@ -146,6 +152,23 @@ impl Drop for Worker {
 }
 
 // ---------------------------------------------------------------------------
+
+/// Runs `f`, turning a panic inside it (a bug, or a library's assertion on numbers no
+/// check foresaw) into an error, so that one bad run never takes the trainer down.
+fn guarded<T>(f: impl FnOnce() -> Result<T, TrainError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(|err| err.to_string()),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".to_owned());
+            log::error!("the trainer failed: {what}");
+            Err(format!("the trainer failed unexpectedly: {what}"))
+        }
+    }
+}
 
 struct ActiveRun {
     run_id: u64,
@@ -216,7 +239,7 @@ impl Loop {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Start { run_id, config } => match Trainer::new(&config) {
+            Command::Start { run_id, config } => match guarded(|| Trainer::new(&config)) {
                 Ok(trainer) => {
                     log::info!("run {run_id} started: {}", config.summary());
                     self.push(WorkerEvent::Started {
@@ -230,12 +253,9 @@ impl Loop {
                     });
                     self.push_state();
                 }
-                Err(err) => {
+                Err(message) => {
                     self.run = None;
-                    self.push(WorkerEvent::Failed {
-                        run_id,
-                        message: err.to_string(),
-                    });
+                    self.push(WorkerEvent::Failed { run_id, message });
                 }
             },
             Command::Pause => self.set_state_if_live(RunState::Paused),
@@ -272,7 +292,7 @@ impl Loop {
             return;
         };
         let run_id = run.run_id;
-        match run.trainer.step() {
+        match guarded(|| run.trainer.step()) {
             Ok(record) => {
                 let divergence = record.divergence().map(|reason| (record.step, reason));
                 let finished = run.trainer.is_finished();
@@ -289,12 +309,9 @@ impl Loop {
                     self.push_state();
                 }
             }
-            Err(err) => {
+            Err(message) => {
                 self.run = None;
-                self.push(WorkerEvent::Failed {
-                    run_id,
-                    message: err.to_string(),
-                });
+                self.push(WorkerEvent::Failed { run_id, message });
             }
         }
     }

@@ -72,21 +72,24 @@ pub struct GradLabApp {
     pub notice: Option<Notice>,
     next_run_id: u64,
     worker: Option<Worker>,
+    /// To wake this UI from the trainer thread, and to start a new one if it dies.
+    ctx: egui::Context,
     heatmap: HeatmapView,
+}
+
+/// Starts a trainer thread that wakes `ctx` when it has news.
+fn spawn_worker(ctx: &egui::Context) -> Result<Worker, Notice> {
+    let wake_ctx = ctx.clone();
+    Worker::spawn(Box::new(move || wake_ctx.request_repaint()))
+        .map_err(|err| Notice::Error(format!("could not start the trainer thread: {err}")))
 }
 
 impl GradLabApp {
     /// Starts the trainer thread and opens the default experiment, or `open`.
     pub fn new(ctx: &egui::Context, open: Option<PathBuf>) -> Self {
-        let wake_ctx = ctx.clone();
-        let (worker, notice) = match Worker::spawn(Box::new(move || wake_ctx.request_repaint())) {
+        let (worker, notice) = match spawn_worker(ctx) {
             Ok(worker) => (Some(worker), None),
-            Err(err) => (
-                None,
-                Some(Notice::Error(format!(
-                    "could not start the trainer thread: {err}"
-                ))),
-            ),
+            Err(notice) => (None, Some(notice)),
         };
         let mut app = Self {
             draft: presets::default_config(),
@@ -95,6 +98,7 @@ impl GradLabApp {
             notice,
             next_run_id: 1,
             worker,
+            ctx: ctx.clone(),
             heatmap: HeatmapView::default(),
         };
         if let Some(path) = open {
@@ -179,6 +183,27 @@ impl GradLabApp {
         }
     }
 
+    /// Replaces a trainer thread that ended (it never should) with a fresh one; the run
+    /// it had is over, its history stays on screen.
+    fn revive_worker(&mut self) {
+        if self.worker.as_ref().is_none_or(Worker::is_alive) {
+            return;
+        }
+        self.worker = None;
+        if let Some(run) = &mut self.run
+            && run.is_live()
+        {
+            run.phase = Phase::Trainer(RunState::Stopped);
+        }
+        self.notice = Some(match spawn_worker(&self.ctx) {
+            Ok(worker) => {
+                self.worker = Some(worker);
+                Notice::Error("the trainer stopped unexpectedly and was restarted; the run on screen has ended".into())
+            }
+            Err(notice) => notice,
+        });
+    }
+
     /// Moves everything the trainer reported into the run's history.
     fn drain_events(&mut self) {
         let Some(worker) = &self.worker else {
@@ -222,6 +247,7 @@ impl GradLabApp {
     /// Draws one frame. The same function serves the window and the UI tests.
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         self.drain_events();
+        self.revive_worker();
         self.shortcuts_ui(ui);
 
         egui::Panel::top("top-bar").show(ui, |ui| self.top_bar_ui(ui));
