@@ -191,7 +191,8 @@ mod tests {
     /// Each setting with a range, just outside it.
     #[test]
     fn every_range_is_checked() {
-        let cases: [(&str, fn(&mut Config)); 10] = [
+        type Spoil = fn(&mut Config);
+        let cases: [(&str, Spoil); 10] = [
             ("model.dropout", |c| c.model.dropout = 1.0),
             ("model.dropout", |c| c.model.dropout = -0.1),
             ("model.residual_every", |c| c.model.residual_every = 101),
