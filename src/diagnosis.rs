@@ -10,11 +10,14 @@
 //! - **vanishing**: the median of log10(|∂L/∂W_1| / |∂L/∂W_out|) is at most
 //!   −`VANISHING_DECADES`: layer 1 learns orders of magnitude slower than the output;
 //! - **saturation**: on average over the hidden layers, at least `SATURATED_FRACTION`
-//!   of the units were saturated at the newest step;
+//!   of the units were saturated at the newest step (for activations with flat tails
+//!   only: half of a healthy ReLU net's units sit on its flat side at any time, which
+//!   is not saturation; dead units are what goes wrong there);
 //! - **dead units**: on average over the hidden layers, at least `DEAD_FRACTION` of the
 //!   units passed no gradient for the whole batch at the newest step;
 //! - otherwise **healthy**, with the layer-1/output ratio.
 
+use crate::config::Activation;
 use crate::history::RunHistory;
 use crate::train::LayerMetric;
 
@@ -45,7 +48,8 @@ impl Finding {
 
     /// One sentence with the numbers it rests on.
     pub fn message(&self) -> String {
-        match self {
+        // Adding 0.0 turns a −0.0 into 0.0, so that no "1e-0.0" is printed.
+        match self.normalised() {
             Self::Diverged { step, what } => format!("diverged at step {step}: {what}"),
             Self::Exploding {
                 median_norm,
@@ -74,6 +78,18 @@ impl Finding {
         }
     }
 
+    fn normalised(&self) -> Self {
+        match self {
+            Self::Vanishing { decades } => Self::Vanishing {
+                decades: decades + 0.0,
+            },
+            Self::Healthy { decades } => Self::Healthy {
+                decades: decades + 0.0,
+            },
+            other => other.clone(),
+        }
+    }
+
     /// Where to look for a remedy.
     pub fn advice(&self) -> &'static str {
         match self {
@@ -92,8 +108,9 @@ impl Finding {
     }
 }
 
-/// What the newest `WINDOW` steps of `history` show; empty before the first step.
-pub fn diagnose(history: &RunHistory) -> Vec<Finding> {
+/// What the newest `WINDOW` steps of `history`, recorded with `activation`, show;
+/// empty before the first step.
+pub fn diagnose(history: &RunHistory, activation: Activation) -> Vec<Finding> {
     let steps = history.len();
     if steps == 0 || history.num_layers() == 0 {
         return Vec::new();
@@ -150,7 +167,7 @@ pub fn diagnose(history: &RunHistory) -> Vec<Finding> {
         }
     };
     let saturated = hidden_mean(LayerMetric::SaturatedFraction);
-    if saturated >= SATURATED_FRACTION {
+    if activation.saturates() && saturated >= SATURATED_FRACTION {
         findings.push(Finding::Saturation {
             fraction: saturated,
         });
@@ -217,6 +234,10 @@ mod tests {
     use super::*;
     use crate::train::StepRecord;
 
+    fn diagnose_sigmoid(history: &RunHistory) -> Vec<Finding> {
+        diagnose(history, Activation::Sigmoid)
+    }
+
     /// A history of `steps` steps of a 3-layer net whose weight-gradient norms are
     /// `norms(step)` and whose hidden layers have the given saturated and dead fractions.
     fn history(
@@ -248,25 +269,34 @@ mod tests {
     fn each_condition_is_named() {
         let vanishing = history(60, |_| [1e-6, 1e-3, 1e-1], 0.0, 0.0);
         assert!(
-            matches!(diagnose(&vanishing)[..], [Finding::Vanishing { decades }] if (decades + 5.0).abs() < 1e-9)
+            matches!(diagnose_sigmoid(&vanishing)[..], [Finding::Vanishing { decades }] if (decades + 5.0).abs() < 1e-9)
         );
 
         let healthy = history(60, |_| [0.05, 0.1, 0.1], 0.1, 0.0);
-        assert!(matches!(diagnose(&healthy)[..], [Finding::Healthy { .. }]));
+        assert!(matches!(
+            diagnose_sigmoid(&healthy)[..],
+            [Finding::Healthy { .. }]
+        ));
 
         // Norms growing tenfold every ten steps: 1e5× over the window.
         let growing = history(60, |s| [10f64.powf(s as f64 / 10.0); 3], 0.0, 0.0);
         assert!(
-            diagnose(&growing)
+            diagnose_sigmoid(&growing)
                 .iter()
                 .any(|f| matches!(f, Finding::Exploding { .. }))
         );
 
         let saturated = history(5, |_| [0.1; 3], 0.8, 0.0);
-        assert!(diagnose(&saturated).contains(&Finding::Saturation { fraction: 0.8 }));
+        assert!(diagnose_sigmoid(&saturated).contains(&Finding::Saturation { fraction: 0.8 }));
+
+        // The same evidence from a ReLU net is its inactive side, not saturation.
+        assert!(matches!(
+            diagnose(&saturated, Activation::Relu)[..],
+            [Finding::Healthy { .. }]
+        ));
 
         let dead = history(5, |_| [0.1; 3], 0.0, 0.5);
-        assert!(diagnose(&dead).contains(&Finding::DeadUnits { fraction: 0.5 }));
+        assert!(diagnose_sigmoid(&dead).contains(&Finding::DeadUnits { fraction: 0.5 }));
 
         let diverged = history(
             5,
@@ -281,7 +311,7 @@ mod tests {
             0.0,
         );
         assert!(matches!(
-            &diagnose(&diverged)[..],
+            &diagnose_sigmoid(&diverged)[..],
             [Finding::Diverged { step: 4, .. }]
         ));
     }
@@ -301,15 +331,24 @@ mod tests {
             0.0,
             0.0,
         );
-        assert!(matches!(diagnose(&history)[..], [Finding::Healthy { .. }]));
+        assert!(matches!(
+            diagnose_sigmoid(&history)[..],
+            [Finding::Healthy { .. }]
+        ));
     }
 
     #[test]
     fn thresholds_sit_where_documented() {
         // Exactly three decades counts as vanishing; a little less does not.
         let at = history(10, |_| [1e-4, 1e-2, 1e-1], 0.0, 0.0);
-        assert!(matches!(diagnose(&at)[..], [Finding::Vanishing { .. }]));
+        assert!(matches!(
+            diagnose_sigmoid(&at)[..],
+            [Finding::Vanishing { .. }]
+        ));
         let above = history(10, |_| [1.1e-4, 1e-2, 1e-1], 0.0, 0.0);
-        assert!(matches!(diagnose(&above)[..], [Finding::Healthy { .. }]));
+        assert!(matches!(
+            diagnose_sigmoid(&above)[..],
+            [Finding::Healthy { .. }]
+        ));
     }
 }

@@ -175,7 +175,7 @@ fn print_summary(outcome: &gradlab::run::RunOutcome) {
             first / output
         );
     }
-    for finding in gradlab::diagnosis::diagnose(history) {
+    for finding in gradlab::diagnosis::diagnose(history, outcome.activation) {
         let advice = finding.advice();
         if advice.is_empty() {
             println!("diagnosis: {}", finding.message());

@@ -22,6 +22,8 @@ pub struct RunOutcome {
     /// Why the run stopped early, if it diverged.
     pub divergence: Option<(u64, String)>,
     pub files: Vec<PathBuf>,
+    /// The hidden layers' activation, which the diagnosis needs.
+    pub activation: crate::config::Activation,
 }
 
 /// Trains `config` for its `train.steps`, calling `on_step` after every step, and
@@ -92,6 +94,7 @@ fn train_and_write(
     let png_path = out_dir.join("heatmap.png");
 
     let config = trainer.config().clone();
+    let activation = config.model.activation;
     write_atomic(&csv_path, metrics_csv(&history).as_bytes())
         .with_context(|| format!("could not write {}", csv_path.display()))?;
     heatmap_png(
@@ -117,5 +120,6 @@ fn train_and_write(
         history: run.history,
         divergence,
         files,
+        activation,
     })
 }

@@ -151,7 +151,7 @@ fn every_kind_of_bad_session_file_gets_a_clear_message() {
         .into_owned();
 
     let cases: Vec<(&str, String, &str)> = vec![
-        ("not JSON", "this is not json".into(), "schema_version"),
+        ("not JSON", "this is not json".into(), "not valid JSON"),
         (
             "truncated",
             good[..good.len() / 2].into(),

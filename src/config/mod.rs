@@ -258,6 +258,13 @@ impl Activation {
         Self::Silu,
     ];
 
+    /// True for activations with flat tails, where a small derivative means a unit is
+    /// stuck. The piecewise-linear ReLU kinds have no tails: their small-derivative side
+    /// is simply inactive, and the dead-unit probe is the one that matters for them.
+    pub fn saturates(self) -> bool {
+        !matches!(self, Self::Relu | Self::LeakyRelu | Self::Prelu)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Sigmoid => "sigmoid",

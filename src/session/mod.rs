@@ -25,15 +25,17 @@ pub const MAX_SESSION_BYTES: u64 = 512 * 1024 * 1024;
 /// Why a session could not be saved or loaded.
 #[derive(Debug, Error)]
 pub enum SessionError {
-    #[error("could not read {path}: {source}")]
+    // The I/O error is part of the message and deliberately not a `source`, so that an
+    // error chain printed in full does not say it twice.
+    #[error("could not read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("could not write {path}: {source}")]
+    #[error("could not write {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is {size} bytes, more than a session can be ({MAX_SESSION_BYTES} bytes)")]
     TooLarge { path: PathBuf, size: u64 },
@@ -114,9 +116,9 @@ impl Session {
         path: &Path,
         checkpoints: &[Option<&Checkpoint>],
     ) -> Result<(), SessionError> {
-        let write_error = |source| SessionError::Write {
+        let write_error = |error| SessionError::Write {
             path: path.to_owned(),
-            source,
+            error,
         };
         let folder = session_folder(path);
         let stem = sidecar_stem(path);
@@ -166,11 +168,11 @@ impl Session {
     pub fn save(&self, path: &Path) -> Result<(), SessionError> {
         let json = serde_json::to_vec_pretty(self).map_err(|e| SessionError::Write {
             path: path.to_owned(),
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })?;
-        write_atomic(path, &json).map_err(|source| SessionError::Write {
+        write_atomic(path, &json).map_err(|error| SessionError::Write {
             path: path.to_owned(),
-            source,
+            error,
         })
     }
 
@@ -207,9 +209,9 @@ impl Session {
     }
 
     fn load_json(path: &Path) -> Result<Self, SessionError> {
-        let read_error = |source| SessionError::Read {
+        let read_error = |error| SessionError::Read {
             path: path.to_owned(),
-            source,
+            error,
         };
         let size = std::fs::metadata(path).map_err(read_error)?.len();
         if size > MAX_SESSION_BYTES {
@@ -218,9 +220,9 @@ impl Session {
                 size,
             });
         }
-        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| SessionError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::from_json(&text).map_err(|reason| match reason {
             LoadProblem::Newer(found) => SessionError::NewerVersion {
@@ -239,8 +241,17 @@ impl Session {
         struct Header {
             schema_version: u32,
         }
-        let header: Header = serde_json::from_str(text)
-            .map_err(|e| LoadProblem::Malformed(format!("no schema_version ({e})")))?;
+        let header: Header = serde_json::from_str(text).map_err(|e| {
+            LoadProblem::Malformed(match e.classify() {
+                serde_json::error::Category::Eof => {
+                    format!("the file ends too early; it was cut short ({e})")
+                }
+                serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
+                    format!("not valid JSON ({e})")
+                }
+                serde_json::error::Category::Data => format!("no schema_version ({e})"),
+            })
+        })?;
         if header.schema_version > SCHEMA_VERSION {
             return Err(LoadProblem::Newer(header.schema_version));
         }

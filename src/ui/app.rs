@@ -315,34 +315,54 @@ impl GradLabApp {
                 })
                 .response
                 .labelled_by(label.id);
-            ui.label(RichText::new(self.draft.summary()).color(theme::MUTED_TEXT_COLOR));
+            let summary = match &self.run {
+                Some(run) => format!("run: {}", run.config.summary()),
+                None => format!("settings: {}", self.draft.summary()),
+            };
+            ui.add(
+                egui::Label::new(RichText::new(summary).color(theme::MUTED_TEXT_COLOR)).truncate(),
+            );
         });
     }
 
     fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        // The run controls stay put; only the settings scroll.
+        ui.heading("Run");
+        let phase = self.run.as_ref().map(|r| r.phase.clone());
+        if let Some(action) = run_controls_ui(ui, phase.as_ref()) {
+            self.act(action);
+        }
+        if let Some(run) = &self.run
+            && run.config != self.draft
+        {
+            ui.label(
+                RichText::new("Settings differ from the run on screen. Reset, then Start, to train with them.")
+                    .color(theme::WARNING_COLOR),
+            );
+        }
+        if let Err(err) = self.draft.validate() {
+            ui.label(RichText::new(err.to_string()).color(theme::ERROR_COLOR));
+        }
+        ui.separator();
+
         egui::ScrollArea::vertical().show(ui, |ui| {
-            let phase = self.run.as_ref().map(|r| r.phase.clone());
-            if let Some(action) = run_controls_ui(ui, phase.as_ref()) {
-                self.act(action);
-            }
-            if let Some(run) = &self.run
-                && run.config != self.draft
-            {
-                ui.label(
-                    RichText::new("Settings differ from the run on screen. Reset, then Start, to train with them.")
-                        .color(theme::WARNING_COLOR),
-                );
-            }
-            if let Err(err) = self.draft.validate() {
-                ui.label(RichText::new(err.to_string()).color(theme::ERROR_COLOR));
-            }
-            ui.separator();
             let slopes = self
                 .run
                 .as_ref()
-                .and_then(|r| r.history.len().checked_sub(1).map(|c| r.history.prelu_slopes(c)))
+                .and_then(|r| {
+                    r.history
+                        .len()
+                        .checked_sub(1)
+                        .map(|c| r.history.prelu_slopes(c))
+                })
                 .unwrap_or(&[]);
-            settings_ui(ui, &mut self.draft, &PanelContext { prelu_slopes: slopes });
+            settings_ui(
+                ui,
+                &mut self.draft,
+                &PanelContext {
+                    prelu_slopes: slopes,
+                },
+            );
         });
     }
 
@@ -401,7 +421,7 @@ impl GradLabApp {
                 self.metric,
             );
         });
-        diagnosis_ui(ui, &run.history);
+        diagnosis_ui(ui, &run.history, run.config.model.activation);
     }
 }
 

@@ -77,12 +77,12 @@ pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<ColorRange>, ti
     }
 
     // The colours outside the scale.
-    let legend = [
-        ("NaN", theme::nan_color()),
-        ("±Inf", theme::inf_color()),
-        ("exact 0", theme::zero_color()),
-        ("no data", theme::missing_color()),
-    ];
+    // Exact zeros have a colour of their own only where the scale is logarithmic.
+    let mut legend = vec![("NaN", theme::nan_color()), ("±Inf", theme::inf_color())];
+    if range.scale == Scale::Log {
+        legend.push(("exact 0", theme::zero_color()));
+    }
+    legend.push(("no data", theme::missing_color()));
     for (row, (label, color)) in legend.into_iter().enumerate() {
         let top = rect.bottom() - legend_height + row as f32 * 18.0;
         let swatch = Rect::from_min_size(

@@ -3,11 +3,12 @@
 use egui::RichText;
 
 use super::theme;
+use crate::config::Activation;
 use crate::diagnosis::{Finding, diagnose};
 use crate::history::RunHistory;
 
-pub fn diagnosis_ui(ui: &mut egui::Ui, history: &RunHistory) {
-    let findings = diagnose(history);
+pub fn diagnosis_ui(ui: &mut egui::Ui, history: &RunHistory, activation: Activation) {
+    let findings = diagnose(history, activation);
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("diagnosis:").strong());
         if findings.is_empty() {

@@ -194,11 +194,14 @@ impl HeatmapView {
         if std::mem::take(&mut self.reset_view) {
             plot = plot.reset();
         }
-        let response = plot.show(ui, |plot_ui| {
+        let response = plot.allow_double_click_reset(false).show(ui, |plot_ui| {
             plot_ui.image(image);
             plot_ui.set_auto_bounds(Vec2b::new(plot_ui.auto_bounds().x, true));
         });
 
+        if response.response.double_clicked() {
+            self.reset_view = true;
+        }
         if let Some(pointer) = response.response.hover_pos() {
             let value = response.transform.value_from_position(pointer);
             let layer = value.y.round();
@@ -264,7 +267,7 @@ fn hover_text(
         return format!(
             "{layer_name}\nstep {}\n{} = {}",
             history.step_of(step_index),
-            metric.name(),
+            metric.label(),
             format_value(value)
         );
     }
@@ -275,7 +278,7 @@ fn hover_text(
         "{layer_name}\nsteps {}–{}\n{}: min {}, mean {}, max {}",
         history.step_of(start),
         history.step_of(end - 1),
-        metric.name(),
+        metric.label(),
         format_value(summary.min),
         format_value(summary.mean),
         format_value(summary.max),

@@ -56,6 +56,14 @@ pub fn profile_ui(ui: &mut egui::Ui, size: egui::Vec2, history: &RunHistory, met
             let line = Line::new(title.clone(), PlotPoints::from(points.clone()))
                 .color(theme::PROFILE_COLOR);
             plot_ui.line(line);
+            if points.is_empty() && newest.is_some() {
+                let note = egui_plot::Text::new(
+                    "note",
+                    egui_plot::PlotPoint::new(0.0, num_layers as f64 / 2.0),
+                    "no finite value\nat the newest step",
+                );
+                plot_ui.text(note.color(theme::WARNING_COLOR));
+            }
             plot_ui.points(
                 Points::new(title, PlotPoints::from(points))
                     .color(theme::PROFILE_COLOR)

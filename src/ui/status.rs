@@ -37,10 +37,12 @@ pub fn status_ui(ui: &mut egui::Ui, run: Option<&LiveRun>, notice: Option<&Notic
         }
         if let Some(notice) = notice {
             ui.separator();
-            match notice {
-                Notice::Info(text) => ui.label(text),
-                Notice::Error(text) => ui.label(RichText::new(text).color(theme::ERROR_COLOR)),
+            // Long messages are cut to the line; hovering shows them whole.
+            let text = match notice {
+                Notice::Info(text) => RichText::new(text),
+                Notice::Error(text) => RichText::new(text).color(theme::ERROR_COLOR),
             };
+            ui.add(egui::Label::new(text).truncate());
         }
     });
 }
