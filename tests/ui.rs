@@ -94,3 +94,78 @@ fn start_pause_resume_reset() {
     assert!(harness.state().run.is_none());
     assert!(harness.query_by_label("Start").is_some());
 }
+
+fn paused(app: &GradLabApp) -> bool {
+    app.run
+        .as_ref()
+        .is_some_and(|r| r.phase == gradlab::ui::Phase::Trainer(gradlab::train::RunState::Paused))
+}
+
+#[test]
+fn save_reset_open_and_continue() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("saved.json");
+    let mut harness = harness();
+
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "a few steps", |app| {
+        app.run.as_ref().is_some_and(|r| r.history.last_step() >= 3)
+    });
+    harness.get_by_label("Pause").click();
+    step_until(&mut harness, "the pause", paused);
+    let saved_at = last_step(&harness);
+
+    harness.state_mut().save_session(Some(path.clone()));
+    step_until(
+        &mut harness,
+        "the save",
+        |app| matches!(&app.notice, Some(gradlab::ui::Notice::Info(text)) if text.starts_with("saved")),
+    );
+    assert!(path.exists());
+
+    // A bad file changes nothing: the run on screen stays.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{ not a session").expect("write");
+    harness.state_mut().open_session(&bad);
+    step_until(&mut harness, "the refusal", |app| {
+        matches!(app.notice, Some(gradlab::ui::Notice::Error(_)))
+    });
+    assert_eq!(last_step(&harness), saved_at);
+
+    harness.get_by_label("Reset").click();
+    harness.run_steps(2);
+    assert!(harness.state().run.is_none());
+
+    harness.state_mut().open_session(&path);
+    step_until(&mut harness, "the session to open, paused", paused);
+    assert_eq!(last_step(&harness), saved_at);
+
+    harness.get_by_label("Resume").click();
+    step_until(
+        &mut harness,
+        "training to continue from the saved step",
+        |app| {
+            app.run
+                .as_ref()
+                .is_some_and(|r| r.history.last_step() > saved_at + 3)
+        },
+    );
+}
+
+#[test]
+fn changed_settings_ask_for_a_reset() {
+    let mut harness = harness();
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "the first step", |app| {
+        app.run.as_ref().is_some_and(|r| r.history.last_step() >= 1)
+    });
+    assert!(harness.query_by_label_contains("Settings differ").is_none());
+    harness.state_mut().draft.model.depth = 7;
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("Settings differ").is_some());
+    // The run keeps the settings it started with.
+    assert_eq!(
+        harness.state().run.as_ref().map(|r| r.config.model.depth),
+        Some(3)
+    );
+}

@@ -8,9 +8,13 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::path::PathBuf;
+
 use super::record::StepRecord;
 use super::trainer::{TrainError, Trainer};
 use crate::config::Config;
+use crate::history::RunHistory;
+use crate::session::{SavedRun, Session, ViewState};
 
 const COMMAND_CAPACITY: usize = 64;
 const EVENT_CAPACITY: usize = 256;
@@ -36,6 +40,19 @@ pub enum Command {
     Stop,
     /// Forget the run.
     Reset,
+    /// Read a session file and make its last run the current one: paused and ready to
+    /// continue if the file holds its training state. The current run is kept if the
+    /// file cannot be read.
+    Open {
+        run_id: u64,
+        path: PathBuf,
+    },
+    /// Write the current run, with its training state, as a session at `path`.
+    Save {
+        path: PathBuf,
+        name: String,
+        view: ViewState,
+    },
 }
 
 /// The state of the worker's current run.
@@ -80,6 +97,23 @@ pub enum WorkerEvent {
     Failed {
         run_id: u64,
         message: String,
+    },
+    /// A session was read: its run, and whether it can go on training.
+    Opened {
+        run_id: u64,
+        run: Box<SavedRun>,
+        view: ViewState,
+        continuable: bool,
+        path: PathBuf,
+    },
+    /// A session could not be read; nothing changed.
+    OpenFailed {
+        path: PathBuf,
+        message: String,
+    },
+    /// The outcome of a save.
+    Saved {
+        result: Result<PathBuf, String>,
     },
 }
 
@@ -172,7 +206,11 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, TrainError>) -> Result<T, String> {
 
 struct ActiveRun {
     run_id: u64,
+    name: String,
     trainer: Trainer,
+    /// The worker's own record of the run, so that a save pairs the history and the
+    /// training state of the same step.
+    history: RunHistory,
     state: RunState,
 }
 
@@ -248,6 +286,8 @@ impl Loop {
                     });
                     self.run = Some(ActiveRun {
                         run_id,
+                        name: format!("run {run_id}"),
+                        history: RunHistory::new(trainer.num_layers()),
                         trainer,
                         state: RunState::Running,
                     });
@@ -269,12 +309,87 @@ impl Loop {
                     self.step();
                 }
             }
-            Command::Stop => {
-                self.set_state_if_live(RunState::Stopped);
-                self.run = None;
-            }
+            // A stopped run keeps its trainer, so that it can still be saved whole.
+            Command::Stop => self.set_state_if_live(RunState::Stopped),
             Command::Reset => self.run = None,
+            Command::Open { run_id, path } => self.open(run_id, path),
+            Command::Save { path, name, view } => {
+                let result = self.save(&path, name, view).map(|()| path);
+                self.push(WorkerEvent::Saved { result });
+            }
         }
+    }
+
+    fn open(&mut self, run_id: u64, path: PathBuf) {
+        let loaded = Session::load_with_checkpoints(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|(session, checkpoints)| {
+                let view = session.view.clone();
+                let (run, checkpoint) = session
+                    .runs
+                    .into_iter()
+                    .zip(checkpoints)
+                    .next_back()
+                    .ok_or_else(|| format!("{} holds no runs", path.display()))?;
+                let trainer = match checkpoint {
+                    Some(checkpoint) => Some(guarded(|| {
+                        Trainer::from_checkpoint(&run.config, checkpoint)
+                    })?),
+                    None => None,
+                };
+                Ok((run, view, trainer))
+            });
+        match loaded {
+            Ok((run, view, trainer)) => {
+                let continuable = trainer.is_some();
+                self.run = trainer.map(|trainer| ActiveRun {
+                    run_id,
+                    name: run.name.clone(),
+                    history: run.history.clone(),
+                    state: if trainer.is_finished() {
+                        RunState::Finished
+                    } else {
+                        RunState::Paused
+                    },
+                    trainer,
+                });
+                log::info!("opened session {}", path.display());
+                self.push(WorkerEvent::Opened {
+                    run_id,
+                    run: Box::new(run),
+                    view,
+                    continuable,
+                    path,
+                });
+                self.push_state();
+            }
+            Err(message) => self.push(WorkerEvent::OpenFailed { path, message }),
+        }
+    }
+
+    fn save(
+        &mut self,
+        path: &std::path::Path,
+        name: String,
+        view: ViewState,
+    ) -> Result<(), String> {
+        let Some(run) = &mut self.run else {
+            return Err("there is no run to save".into());
+        };
+        run.name = name;
+        let checkpoint = run.trainer.checkpoint().map_err(|e| e.to_string())?;
+        let mut session = Session::new(vec![SavedRun {
+            name: run.name.clone(),
+            config: run.trainer.config().clone(),
+            history: run.history.clone(),
+            checkpoint: None,
+        }]);
+        session.view = view;
+        session
+            .save_with_checkpoints(path, &[Some(&checkpoint)])
+            .map_err(|e| e.to_string())?;
+        log::info!("session saved to {}", path.display());
+        Ok(())
     }
 
     fn set_state_if_live(&mut self, state: RunState) {
@@ -294,6 +409,7 @@ impl Loop {
         let run_id = run.run_id;
         match guarded(|| run.trainer.step()) {
             Ok(record) => {
+                run.history.push(&record);
                 let divergence = record.divergence().map(|reason| (record.step, reason));
                 let finished = run.trainer.is_finished();
                 self.push_record(run_id, record);

@@ -1,7 +1,7 @@
 //! The app's state and the frame that ties the panels together.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui::{Key, RichText};
@@ -9,16 +9,18 @@ use egui::{Key, RichText};
 use super::colorbar::colorbar_ui;
 use super::curves::curves_ui;
 use super::diagnosis_line::diagnosis_ui;
+use super::files::{DialogPoll, DialogPurpose, PendingDialog};
 use super::heatmap::HeatmapView;
 use super::panels::{PanelContext, settings_ui};
 use super::profile::profile_ui;
 use super::run_controls::{RunAction, run_controls_ui};
+use super::session_browser::{SESSIONS_FOLDER, SessionBrowser};
 use super::status::status_ui;
 use super::theme;
 use crate::config::Config;
 use crate::history::RunHistory;
 use crate::presets::{self, PRESETS};
-use crate::session::Session;
+use crate::session::{SavedRun, ViewState};
 use crate::train::{Command, LayerMetric, RunState, Worker, WorkerEvent};
 
 /// Where a run is in its life, as the UI knows it.
@@ -75,6 +77,10 @@ pub struct GradLabApp {
     /// To wake this UI from the trainer thread, and to start a new one if it dies.
     ctx: egui::Context,
     heatmap: HeatmapView,
+    /// Where the run on screen was last opened from or saved to.
+    session_path: Option<PathBuf>,
+    browser: SessionBrowser,
+    dialog: Option<PendingDialog>,
 }
 
 /// Starts a trainer thread that wakes `ctx` when it has news.
@@ -100,6 +106,9 @@ impl GradLabApp {
             worker,
             ctx: ctx.clone(),
             heatmap: HeatmapView::default(),
+            session_path: None,
+            browser: SessionBrowser::default(),
+            dialog: None,
         };
         if let Some(path) = open {
             app.open_session(&path);
@@ -107,28 +116,113 @@ impl GradLabApp {
         app
     }
 
-    fn open_session(&mut self, path: &std::path::Path) {
-        match Session::load(path) {
-            Ok(session) => {
-                let Some(saved) = session.runs.into_iter().next() else {
-                    self.notice = Some(Notice::Error(format!("{} holds no runs", path.display())));
-                    return;
-                };
-                log::info!("opened session {}", path.display());
-                self.draft = saved.config.clone();
-                self.metric = session.view.heatmap_metric;
-                let run_id = self.take_run_id();
-                self.run = Some(LiveRun {
-                    run_id,
-                    config: saved.config,
-                    history: saved.history,
-                    phase: Phase::Loaded,
-                    rate: StepRate::default(),
-                });
-                self.notice = Some(Notice::Info(format!("opened {}", path.display())));
-            }
-            Err(err) => self.notice = Some(Notice::Error(err.to_string())),
+    /// Asks the trainer thread to read a session; its answer arrives as an event, and the
+    /// run on screen stays until a good file replaces it.
+    pub fn open_session(&mut self, path: &Path) {
+        let run_id = self.take_run_id();
+        self.send(Command::Open {
+            run_id,
+            path: path.to_owned(),
+        });
+        self.notice = Some(Notice::Info(format!("opening {}…", path.display())));
+    }
+
+    /// Saves the run on screen with its training state: to `path`, or where it was last
+    /// saved, or to a new file in the sessions folder named after its settings.
+    pub fn save_session(&mut self, path: Option<PathBuf>) {
+        let Some(run) = &self.run else {
+            self.notice = Some(Notice::Error("there is no run to save yet".into()));
+            return;
+        };
+        if run.phase == Phase::Loaded {
+            self.notice = Some(Notice::Error(
+                "this run was opened without its training state, so there is nothing new to save"
+                    .into(),
+            ));
+            return;
         }
+        let path = path
+            .or_else(|| self.session_path.clone())
+            .unwrap_or_else(|| {
+                let c = &run.config;
+                let name = format!(
+                    "{}-{}x{}-{}-step{}.json",
+                    c.task.kind.label(),
+                    c.model.depth,
+                    c.model.width,
+                    c.model.activation.label(),
+                    run.history.last_step()
+                );
+                Path::new(SESSIONS_FOLDER).join(name)
+            });
+        let name = path
+            .file_stem()
+            .map_or_else(|| "run".to_owned(), |s| s.to_string_lossy().into_owned());
+        let view = ViewState {
+            selected_run: 0,
+            heatmap_metric: self.metric,
+        };
+        self.send(Command::Save { path, name, view });
+    }
+
+    fn show_dialog(&mut self, purpose: DialogPurpose) {
+        let wake_ctx = self.ctx.clone();
+        match PendingDialog::show(purpose, PathBuf::from(SESSIONS_FOLDER), move || {
+            wake_ctx.request_repaint()
+        }) {
+            Ok(dialog) => self.dialog = Some(dialog),
+            Err(err) => {
+                self.notice = Some(Notice::Error(format!(
+                    "could not show a file dialog: {err}"
+                )))
+            }
+        }
+    }
+
+    fn poll_dialog(&mut self) {
+        let Some(dialog) = &self.dialog else {
+            return;
+        };
+        let purpose = dialog.purpose;
+        match dialog.poll() {
+            DialogPoll::Waiting => {}
+            DialogPoll::Cancelled => self.dialog = None,
+            DialogPoll::Picked(path) => {
+                self.dialog = None;
+                match purpose {
+                    DialogPurpose::Open => self.open_session(&path),
+                    DialogPurpose::SaveAs => self.save_session(Some(path)),
+                }
+            }
+        }
+    }
+
+    fn on_opened(
+        &mut self,
+        run_id: u64,
+        run: SavedRun,
+        view: ViewState,
+        continuable: bool,
+        path: PathBuf,
+    ) {
+        self.draft = run.config.clone();
+        self.metric = view.heatmap_metric;
+        self.heatmap.clear();
+        self.run = Some(LiveRun {
+            run_id,
+            config: run.config,
+            history: run.history,
+            // The trainer's state event follows when the run can continue.
+            phase: Phase::Loaded,
+            rate: StepRate::default(),
+        });
+        let how = if continuable {
+            "press Resume to continue training"
+        } else {
+            "no training state: view only"
+        };
+        self.notice = Some(Notice::Info(format!("opened {} ({how})", path.display())));
+        self.session_path = Some(path);
     }
 
     fn take_run_id(&mut self) -> u64 {
@@ -177,6 +271,7 @@ impl GradLabApp {
             RunAction::Reset => {
                 self.send(Command::Reset);
                 self.run = None;
+                self.session_path = None;
                 self.heatmap.clear();
                 self.notice = None;
             }
@@ -204,43 +299,68 @@ impl GradLabApp {
         });
     }
 
-    /// Moves everything the trainer reported into the run's history.
+    /// Moves everything the trainer reported into the app.
     fn drain_events(&mut self) {
         let Some(worker) = &self.worker else {
             return;
         };
         for event in worker.drain() {
-            let Some(run) = self
-                .run
-                .as_mut()
-                .filter(|r| r.run_id == event_run_id(&event))
-            else {
-                continue; // A run the user has already reset.
-            };
             match event {
-                WorkerEvent::Started { num_layers, .. } => {
-                    run.history = RunHistory::new(num_layers)
+                WorkerEvent::Opened {
+                    run_id,
+                    run,
+                    view,
+                    continuable,
+                    path,
+                } => self.on_opened(run_id, *run, view, continuable, path),
+                WorkerEvent::OpenFailed { message, .. } => {
+                    self.notice = Some(Notice::Error(message))
                 }
-                WorkerEvent::Steps { records, .. } => {
-                    for record in &records {
-                        run.history.push(record);
+                WorkerEvent::Saved { result } => match result {
+                    Ok(path) => {
+                        self.notice = Some(Notice::Info(format!("saved {}", path.display())));
+                        self.session_path = Some(path);
                     }
-                    if let Some(last) = records.last() {
-                        run.rate.add(Instant::now(), last.step);
+                    Err(message) => {
+                        self.notice = Some(Notice::Error(format!("not saved: {message}")))
                     }
+                },
+                run_event => self.on_run_event(run_event),
+            }
+        }
+    }
+
+    fn on_run_event(&mut self, event: WorkerEvent) {
+        let Some(run) = self
+            .run
+            .as_mut()
+            .filter(|r| Some(r.run_id) == event_run_id(&event))
+        else {
+            return; // A run the user has already reset.
+        };
+        match event {
+            WorkerEvent::Started { num_layers, .. } => run.history = RunHistory::new(num_layers),
+            WorkerEvent::Steps { records, .. } => {
+                for record in &records {
+                    run.history.push(record);
                 }
-                WorkerEvent::State { state, .. } => {
-                    if let RunState::Diverged { step, reason } = &state {
-                        self.notice =
-                            Some(Notice::Error(format!("diverged at step {step}: {reason}")));
-                    }
-                    run.phase = Phase::Trainer(state);
-                }
-                WorkerEvent::Failed { message, .. } => {
-                    self.notice = Some(Notice::Error(message));
-                    self.run = None;
+                if let Some(last) = records.last() {
+                    run.rate.add(Instant::now(), last.step);
                 }
             }
+            WorkerEvent::State { state, .. } => {
+                if let RunState::Diverged { step, reason } = &state {
+                    self.notice = Some(Notice::Error(format!("diverged at step {step}: {reason}")));
+                }
+                run.phase = Phase::Trainer(state);
+            }
+            WorkerEvent::Failed { message, .. } => {
+                self.notice = Some(Notice::Error(message));
+                self.run = None;
+            }
+            WorkerEvent::Opened { .. }
+            | WorkerEvent::OpenFailed { .. }
+            | WorkerEvent::Saved { .. } => {}
         }
     }
 
@@ -248,7 +368,11 @@ impl GradLabApp {
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         self.drain_events();
         self.revive_worker();
+        self.poll_dialog();
         self.shortcuts_ui(ui);
+        if let Some(path) = self.browser.browser_ui(&self.ctx.clone()) {
+            self.open_session(&path);
+        }
 
         egui::Panel::top("top-bar").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status-bar").show(ui, |ui| {
@@ -276,6 +400,15 @@ impl GradLabApp {
     }
 
     fn shortcuts_ui(&mut self, ui: &mut egui::Ui) {
+        let save = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, Key::S);
+        let open = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, Key::O);
+        if ui.input_mut(|i| i.consume_shortcut(&save)) {
+            self.save_session(None);
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&open)) {
+            let wake_ctx = self.ctx.clone();
+            self.browser.show(move || wake_ctx.request_repaint());
+        }
         let typing = ui.ctx().memory(|m| m.focused().is_some());
         if typing || !ui.input(|i| i.key_pressed(Key::Space)) {
             return;
@@ -294,6 +427,32 @@ impl GradLabApp {
     fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.heading("Gradient Lab");
+            ui.separator();
+            if ui
+                .button("Open…")
+                .on_hover_text("Saved sessions, or any file by path (Ctrl+O)")
+                .clicked()
+            {
+                let wake_ctx = self.ctx.clone();
+                self.browser.show(move || wake_ctx.request_repaint());
+            }
+            if ui
+                .button("Open with dialog…")
+                .on_hover_text("The system's file dialog, where there is one")
+                .clicked()
+            {
+                self.show_dialog(DialogPurpose::Open);
+            }
+            if ui
+                .button("Save")
+                .on_hover_text("Save the run with its training state (Ctrl+S)")
+                .clicked()
+            {
+                self.save_session(None);
+            }
+            if ui.button("Save as…").clicked() {
+                self.show_dialog(DialogPurpose::SaveAs);
+            }
             ui.separator();
             let label = ui.label("experiment:");
             egui::ComboBox::from_id_salt("preset")
@@ -431,12 +590,14 @@ impl eframe::App for GradLabApp {
     }
 }
 
-fn event_run_id(event: &WorkerEvent) -> u64 {
+fn event_run_id(event: &WorkerEvent) -> Option<u64> {
     match event {
         WorkerEvent::Started { run_id, .. }
         | WorkerEvent::Steps { run_id, .. }
         | WorkerEvent::State { run_id, .. }
-        | WorkerEvent::Failed { run_id, .. } => *run_id,
+        | WorkerEvent::Failed { run_id, .. }
+        | WorkerEvent::Opened { run_id, .. } => Some(*run_id),
+        WorkerEvent::OpenFailed { .. } | WorkerEvent::Saved { .. } => None,
     }
 }
 

@@ -4,10 +4,12 @@ mod app;
 mod colorbar;
 mod curves;
 mod diagnosis_line;
+mod files;
 mod heatmap;
 mod panels;
 mod profile;
 mod run_controls;
+mod session_browser;
 mod status;
 mod theme;
 

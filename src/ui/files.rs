@@ -1,0 +1,66 @@
+//! Native file dialogs, run on their own thread so that the window never waits on
+//! them. Where no dialog service exists the dialog returns nothing and the built-in
+//! session browser remains.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+
+/// What a dialog is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialogPurpose {
+    Open,
+    SaveAs,
+}
+
+/// A dialog being shown on its own thread.
+pub struct PendingDialog {
+    pub purpose: DialogPurpose,
+    answer: Receiver<Option<PathBuf>>,
+}
+
+/// What polling a dialog found.
+pub enum DialogPoll {
+    Waiting,
+    Picked(PathBuf),
+    /// Closed without a choice, or no dialog service is available.
+    Cancelled,
+}
+
+impl PendingDialog {
+    /// Shows a dialog for `purpose` starting in `folder`; `wake` repaints the UI when it
+    /// closes.
+    pub fn show(
+        purpose: DialogPurpose,
+        folder: PathBuf,
+        wake: impl Fn() + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (sender, answer) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("gradlab-file-dialog".into())
+            .spawn(move || {
+                let dialog = rfd::FileDialog::new()
+                    .add_filter("Gradient Lab session", &["json"])
+                    .set_directory(&folder);
+                let picked = match purpose {
+                    DialogPurpose::Open => dialog.set_title("Open a session").pick_file(),
+                    DialogPurpose::SaveAs => dialog
+                        .set_title("Save the session as")
+                        .set_file_name("session.json")
+                        .save_file(),
+                };
+                // The UI may have gone away; then nobody needs the answer.
+                if sender.send(picked).is_ok() {
+                    wake();
+                }
+            })?;
+        Ok(Self { purpose, answer })
+    }
+
+    pub fn poll(&self) -> DialogPoll {
+        match self.answer.try_recv() {
+            Ok(Some(path)) => DialogPoll::Picked(path),
+            Ok(None) | Err(TryRecvError::Disconnected) => DialogPoll::Cancelled,
+            Err(TryRecvError::Empty) => DialogPoll::Waiting,
+        }
+    }
+}
