@@ -52,6 +52,7 @@ pub enum Command {
         path: PathBuf,
         name: String,
         view: ViewState,
+        recovery: bool,
     },
 }
 
@@ -114,6 +115,7 @@ pub enum WorkerEvent {
     /// The outcome of a save.
     Saved {
         result: Result<PathBuf, String>,
+        recovery: bool,
     },
 }
 
@@ -313,9 +315,14 @@ impl Loop {
             Command::Stop => self.set_state_if_live(RunState::Stopped),
             Command::Reset => self.run = None,
             Command::Open { run_id, path } => self.open(run_id, path),
-            Command::Save { path, name, view } => {
+            Command::Save {
+                path,
+                name,
+                view,
+                recovery,
+            } => {
                 let result = self.save(&path, name, view).map(|()| path);
-                self.push(WorkerEvent::Saved { result });
+                self.push(WorkerEvent::Saved { result, recovery });
             }
         }
     }

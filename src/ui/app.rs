@@ -14,6 +14,7 @@ use super::heatmap::HeatmapView;
 use super::panels::{PanelContext, settings_ui};
 use super::profile::profile_ui;
 use super::run_controls::{RunAction, run_controls_ui};
+use super::screenshot::{Capture, Screenshots};
 use super::session_browser::{SESSIONS_FOLDER, SessionBrowser};
 use super::status::status_ui;
 use super::theme;
@@ -81,6 +82,27 @@ pub struct GradLabApp {
     session_path: Option<PathBuf>,
     browser: SessionBrowser,
     dialog: Option<PendingDialog>,
+    screenshots: Screenshots,
+    /// Where the heatmap and curve panels were drawn last frame, for cropped screenshots.
+    heatmap_rect: Option<egui::Rect>,
+    curves_rect: Option<egui::Rect>,
+    /// Steps recorded since the last save or open.
+    pub unsaved: bool,
+    last_recovery_save: Instant,
+    /// A recovery copy left by a session that did not close cleanly.
+    recovery_offer: Option<PathBuf>,
+    close_prompt: bool,
+    close_after_save: bool,
+    close_confirmed: bool,
+}
+
+/// The copy of the open session kept while training, in case the app crashes.
+pub const RECOVERY_FILE: &str = ".recovery.json";
+/// How often the recovery copy is refreshed while there is unsaved training.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(60);
+
+fn recovery_path() -> PathBuf {
+    Path::new(SESSIONS_FOLDER).join(RECOVERY_FILE)
 }
 
 /// Starts a trainer thread that wakes `ctx` when it has news.
@@ -109,6 +131,15 @@ impl GradLabApp {
             session_path: None,
             browser: SessionBrowser::default(),
             dialog: None,
+            screenshots: Screenshots::default(),
+            heatmap_rect: None,
+            curves_rect: None,
+            unsaved: false,
+            last_recovery_save: Instant::now(),
+            recovery_offer: recovery_path().exists().then(recovery_path),
+            close_prompt: false,
+            close_after_save: false,
+            close_confirmed: false,
         };
         if let Some(path) = open {
             app.open_session(&path);
@@ -162,7 +193,86 @@ impl GradLabApp {
             selected_run: 0,
             heatmap_metric: self.metric,
         };
-        self.send(Command::Save { path, name, view });
+        self.send(Command::Save {
+            path,
+            name,
+            view,
+            recovery: false,
+        });
+    }
+
+    /// Refreshes the recovery copy now and then while there is unsaved training.
+    fn keep_recovery_copy(&mut self) {
+        let live = self.run.as_ref().is_some_and(LiveRun::is_live);
+        if !live || !self.unsaved || self.last_recovery_save.elapsed() < RECOVERY_INTERVAL {
+            return;
+        }
+        self.last_recovery_save = Instant::now();
+        let view = ViewState {
+            selected_run: 0,
+            heatmap_metric: self.metric,
+        };
+        self.send(Command::Save {
+            path: recovery_path(),
+            name: "recovered run".into(),
+            view,
+            recovery: true,
+        });
+    }
+
+    /// Removes the recovery copy and its sidecars; called when the app closes cleanly.
+    pub fn discard_recovery_copy() {
+        let Ok(entries) = std::fs::read_dir(SESSIONS_FOLDER) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if (name == RECOVERY_FILE || name.starts_with(".recovery.run"))
+                && let Err(err) = std::fs::remove_file(entry.path())
+            {
+                log::warn!("could not remove the recovery copy {name}: {err}");
+            }
+        }
+    }
+
+    /// Saves a screenshot of the window or one panel, named after the session, run
+    /// and step.
+    fn screenshot(&mut self, capture: Capture) {
+        let crop = match capture {
+            Capture::Window => None,
+            Capture::Heatmap => self.heatmap_rect,
+            Capture::Curves => self.curves_rect,
+        };
+        if capture != Capture::Window && crop.is_none() {
+            self.notice = Some(Notice::Error(format!(
+                "there is no {} panel on screen to capture",
+                capture.label()
+            )));
+            return;
+        }
+        let session = self
+            .session_path
+            .as_ref()
+            .and_then(|p| p.file_stem())
+            .map_or_else(
+                || "gradlab".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+        let (run, step) = self
+            .run
+            .as_ref()
+            .map_or((0, 0), |r| (r.run_id, r.history.last_step()));
+        let name = format!("{session}-run{run}-step{step}-{}.png", capture.label());
+        self.screenshots.request(&self.ctx, crop, name);
+    }
+
+    fn screenshot_results(&mut self) {
+        for result in self.screenshots.finished() {
+            self.notice = Some(match result {
+                Ok(path) => Notice::Info(format!("screenshot saved to {}", path.display())),
+                Err(message) => Notice::Error(format!("screenshot not saved: {message}")),
+            });
+        }
     }
 
     fn show_dialog(&mut self, purpose: DialogPurpose) {
@@ -192,6 +302,13 @@ impl GradLabApp {
                 match purpose {
                     DialogPurpose::Open => self.open_session(&path),
                     DialogPurpose::SaveAs => self.save_session(Some(path)),
+                    DialogPurpose::ScreenshotFolder => {
+                        self.notice = Some(Notice::Info(format!(
+                            "screenshots go to {}",
+                            path.display()
+                        )));
+                        self.screenshots.folder = path;
+                    }
                 }
             }
         }
@@ -223,6 +340,7 @@ impl GradLabApp {
         };
         self.notice = Some(Notice::Info(format!("opened {} ({how})", path.display())));
         self.session_path = Some(path);
+        self.unsaved = false;
     }
 
     fn take_run_id(&mut self) -> u64 {
@@ -272,6 +390,7 @@ impl GradLabApp {
                 self.send(Command::Reset);
                 self.run = None;
                 self.session_path = None;
+                self.unsaved = false;
                 self.heatmap.clear();
                 self.notice = None;
             }
@@ -316,16 +435,37 @@ impl GradLabApp {
                 WorkerEvent::OpenFailed { message, .. } => {
                     self.notice = Some(Notice::Error(message))
                 }
-                WorkerEvent::Saved { result } => match result {
-                    Ok(path) => {
-                        self.notice = Some(Notice::Info(format!("saved {}", path.display())));
-                        self.session_path = Some(path);
+                WorkerEvent::Saved {
+                    result,
+                    recovery: true,
+                } => {
+                    if let Err(message) = result {
+                        log::warn!("the recovery copy was not written: {message}");
                     }
-                    Err(message) => {
-                        self.notice = Some(Notice::Error(format!("not saved: {message}")))
-                    }
-                },
+                }
+                WorkerEvent::Saved {
+                    result,
+                    recovery: false,
+                } => self.on_saved(result),
                 run_event => self.on_run_event(run_event),
+            }
+        }
+    }
+
+    fn on_saved(&mut self, result: Result<PathBuf, String>) {
+        match result {
+            Ok(path) => {
+                self.notice = Some(Notice::Info(format!("saved {}", path.display())));
+                self.session_path = Some(path);
+                self.unsaved = false;
+                if self.close_after_save {
+                    self.close_confirmed = true;
+                    self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
+            Err(message) => {
+                self.close_after_save = false;
+                self.notice = Some(Notice::Error(format!("not saved: {message}")));
             }
         }
     }
@@ -341,6 +481,7 @@ impl GradLabApp {
         match event {
             WorkerEvent::Started { num_layers, .. } => run.history = RunHistory::new(num_layers),
             WorkerEvent::Steps { records, .. } => {
+                self.unsaved = true;
                 for record in &records {
                     run.history.push(record);
                 }
@@ -369,6 +510,10 @@ impl GradLabApp {
         self.drain_events();
         self.revive_worker();
         self.poll_dialog();
+        self.screenshot_results();
+        self.keep_recovery_copy();
+        self.close_request_ui(ui);
+        self.recovery_offer_ui(ui);
         self.shortcuts_ui(ui);
         if let Some(path) = self.browser.browser_ui(&self.ctx.clone()) {
             self.open_session(&path);
@@ -385,7 +530,8 @@ impl GradLabApp {
             .resizable(true)
             .default_size(theme::CURVES_HEIGHT)
             .show(ui, |ui| {
-                curves_ui(ui, self.run.as_ref().map(|r| &r.history))
+                self.curves_rect = Some(ui.max_rect());
+                curves_ui(ui, self.run.as_ref().map(|r| &r.history));
             });
         egui::CentralPanel::default().show(ui, |ui| self.heatmap_panel_ui(ui));
 
@@ -399,7 +545,77 @@ impl GradLabApp {
         }
     }
 
+    /// Closing with unsaved training asks first.
+    fn close_request_ui(&mut self, ui: &mut egui::Ui) {
+        if ui.input(|i| i.viewport().close_requested()) && self.unsaved && !self.close_confirmed {
+            ui.ctx()
+                .send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.close_prompt = true;
+        }
+        if !self.close_prompt {
+            return;
+        }
+        egui::Modal::new(egui::Id::unique("close-prompt")).show(ui.ctx(), |ui| {
+            ui.heading("Save before closing?");
+            ui.label("The run on screen has training that is not saved.");
+            ui.horizontal(|ui| {
+                if ui.button("Save and close").clicked() {
+                    self.close_prompt = false;
+                    self.close_after_save = true;
+                    self.save_session(None);
+                }
+                if ui.button("Close without saving").clicked() {
+                    self.close_prompt = false;
+                    self.close_confirmed = true;
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+                if ui.button("Cancel").clicked() {
+                    self.close_prompt = false;
+                }
+            });
+        });
+    }
+
+    /// Offers the recovery copy a previous session left behind.
+    fn recovery_offer_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(path) = self.recovery_offer.clone() else {
+            return;
+        };
+        egui::Window::new("Recover unsaved work?").collapsible(false).show(ui.ctx(), |ui| {
+            ui.label("Gradient Lab did not close cleanly last time. A copy of the run that was training is available.");
+            ui.horizontal(|ui| {
+                if ui.button("Open the copy").clicked() {
+                    self.recovery_offer = None;
+                    self.open_session(&path);
+                }
+                if ui.button("Discard it").clicked() {
+                    self.recovery_offer = None;
+                    Self::discard_recovery_copy();
+                }
+            });
+        });
+    }
+
     fn shortcuts_ui(&mut self, ui: &mut egui::Ui) {
+        let shots = [
+            (
+                egui::KeyboardShortcut::new(egui::Modifiers::NONE, Key::F12),
+                Capture::Window,
+            ),
+            (
+                egui::KeyboardShortcut::new(egui::Modifiers::SHIFT, Key::F12),
+                Capture::Heatmap,
+            ),
+            (
+                egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, Key::F12),
+                Capture::Curves,
+            ),
+        ];
+        for (shortcut, capture) in shots {
+            if ui.input_mut(|i| i.consume_shortcut(&shortcut)) {
+                self.screenshot(capture);
+            }
+        }
         let save = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, Key::S);
         let open = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, Key::O);
         if ui.input_mut(|i| i.consume_shortcut(&save)) {
@@ -453,6 +669,24 @@ impl GradLabApp {
             if ui.button("Save as…").clicked() {
                 self.show_dialog(DialogPurpose::SaveAs);
             }
+            ui.menu_button("Screenshot", |ui| {
+                for (capture, keys) in [
+                    (Capture::Window, "F12"),
+                    (Capture::Heatmap, "Shift+F12"),
+                    (Capture::Curves, "Ctrl+F12"),
+                ] {
+                    if ui.button(format!("{} ({keys})", capture.label())).clicked() {
+                        self.screenshot(capture);
+                        ui.close();
+                    }
+                }
+                ui.separator();
+                ui.label(format!("saved to {}/", self.screenshots.folder.display()));
+                if ui.button("Choose folder…").clicked() {
+                    self.show_dialog(DialogPurpose::ScreenshotFolder);
+                    ui.close();
+                }
+            });
             ui.separator();
             let label = ui.label("experiment:");
             egui::ComboBox::from_id_salt("preset")
@@ -526,6 +760,7 @@ impl GradLabApp {
     }
 
     fn heatmap_panel_ui(&mut self, ui: &mut egui::Ui) {
+        self.heatmap_rect = None;
         ui.horizontal(|ui| {
             let label = ui.label("heatmap:");
             egui::ComboBox::from_id_salt("heatmap-metric")
@@ -569,6 +804,11 @@ impl GradLabApp {
             (size.x - theme::COLOR_BAR_WIDTH - theme::PROFILE_WIDTH - 2.0 * spacing).max(100.0),
             size.y,
         );
+        let top_left = ui.cursor().min;
+        self.heatmap_rect = Some(egui::Rect::from_min_size(
+            top_left,
+            egui::vec2(size.x, size.y + theme::DIAGNOSIS_HEIGHT),
+        ));
         ui.horizontal(|ui| {
             self.heatmap
                 .heatmap_ui(ui, plot_size, run.run_id, &run.history, self.metric);
@@ -587,6 +827,11 @@ impl GradLabApp {
 impl eframe::App for GradLabApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.frame_ui(ui);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        // A clean exit: the recovery copy is not needed (it would be offered next time).
+        Self::discard_recovery_copy();
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 pub enum DialogPurpose {
     Open,
     SaveAs,
+    ScreenshotFolder,
 }
 
 /// A dialog being shown on its own thread.
@@ -47,6 +48,9 @@ impl PendingDialog {
                         .set_title("Save the session as")
                         .set_file_name("session.json")
                         .save_file(),
+                    DialogPurpose::ScreenshotFolder => {
+                        dialog.set_title("Folder for screenshots").pick_folder()
+                    }
                 };
                 // The UI may have gone away; then nobody needs the answer.
                 if sender.send(picked).is_ok() {

@@ -9,6 +9,7 @@ mod heatmap;
 mod panels;
 mod profile;
 mod run_controls;
+mod screenshot;
 mod session_browser;
 mod status;
 mod theme;

@@ -133,6 +133,11 @@ fn scan(folder: &Path) -> Vec<SessionEntry> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        // Hidden files, such as the recovery copy, are not sessions the user saved.
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
         .map(|path| SessionEntry {
             modified: std::fs::metadata(&path).and_then(|m| m.modified()).ok(),
             description: describe(&path),

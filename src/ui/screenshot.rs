@@ -1,0 +1,102 @@
+//! Screenshots of the window or of one panel, cropped at full pixel density. The
+//! frame arrives through egui's screenshot callback; cropping, PNG encoding and the
+//! write happen on a thread of their own, and the outcome comes back on a channel.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use egui::{ColorImage, Rect};
+
+use crate::session::write_atomic;
+
+/// What to capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capture {
+    Window,
+    Heatmap,
+    Curves,
+}
+
+impl Capture {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Window => "window",
+            Self::Heatmap => "heatmap",
+            Self::Curves => "curves",
+        }
+    }
+}
+
+/// Screenshots in flight and their outcomes.
+pub struct Screenshots {
+    sender: SyncSender<Result<PathBuf, String>>,
+    receiver: Receiver<Result<PathBuf, String>>,
+    /// Where screenshots go; the user can pick another folder.
+    pub folder: PathBuf,
+}
+
+impl Default for Screenshots {
+    fn default() -> Self {
+        let (sender, receiver) = mpsc::sync_channel(16);
+        Self {
+            sender,
+            receiver,
+            folder: PathBuf::from("screenshots"),
+        }
+    }
+}
+
+impl Screenshots {
+    /// Asks for the next frame and saves `crop` of it (the whole window for `None`) as
+    /// `file_name` in the screenshot folder.
+    pub fn request(&self, ctx: &egui::Context, crop: Option<Rect>, file_name: String) {
+        let sender = self.sender.clone();
+        let path = self.folder.join(file_name);
+        let pixels_per_point = ctx.pixels_per_point();
+        let wake = ctx.clone();
+        ctx.request_screenshot(move |image: Arc<ColorImage>| {
+            let spawned = std::thread::Builder::new()
+                .name("gradlab-screenshot".into())
+                .spawn(move || {
+                    let result = save_png(&image, crop, pixels_per_point, &path).map(|()| path);
+                    // A full queue means nobody is listening any more.
+                    if sender.try_send(result).is_ok() {
+                        wake.request_repaint();
+                    }
+                });
+            if let Err(err) = spawned {
+                log::error!("could not save the screenshot: {err}");
+            }
+        });
+        ctx.request_repaint();
+    }
+
+    /// Outcomes of finished screenshots.
+    pub fn finished(&self) -> Vec<Result<PathBuf, String>> {
+        self.receiver.try_iter().collect()
+    }
+}
+
+fn save_png(
+    image: &ColorImage,
+    crop: Option<Rect>,
+    pixels_per_point: f32,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let cropped;
+    let image = match crop {
+        Some(rect) => {
+            cropped = image.region(&rect, Some(pixels_per_point));
+            &cropped
+        }
+        None => image,
+    };
+    let [width, height] = image.size;
+    let rgba = image::RgbaImage::from_raw(width as u32, height as u32, image.as_raw().to_vec())
+        .ok_or("the captured frame has an unexpected size")?;
+    let mut png = Vec::new();
+    rgba.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    write_atomic(path, &png).map_err(|e| format!("could not write {}: {e}", path.display()))
+}
