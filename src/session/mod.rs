@@ -88,6 +88,8 @@ pub struct CheckpointRef {
 pub struct ViewState {
     pub selected_run: usize,
     pub heatmap_metric: LayerMetric,
+    /// The step range of a zoomed heatmap; absent while it follows the newest step.
+    pub heatmap_steps: Option<[f64; 2]>,
 }
 
 impl Default for ViewState {
@@ -95,6 +97,7 @@ impl Default for ViewState {
         Self {
             selected_run: 0,
             heatmap_metric: LayerMetric::WeightGradNorm,
+            heatmap_steps: None,
         }
     }
 }
@@ -258,6 +261,13 @@ impl Session {
 
         let session: Self =
             serde_json::from_str(text).map_err(|e| LoadProblem::Malformed(e.to_string()))?;
+        if let Some([low, high]) = session.view.heatmap_steps
+            && !(low.is_finite() && high.is_finite() && low < high)
+        {
+            return Err(LoadProblem::Malformed(format!(
+                "the saved heatmap zoom {low}..{high} is not a range of steps"
+            )));
+        }
         for (index, run) in session.runs.iter().enumerate() {
             let problem =
                 |what: String| LoadProblem::Malformed(format!("run {}: {what}", index + 1));

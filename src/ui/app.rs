@@ -189,16 +189,22 @@ impl GradLabApp {
         let name = path
             .file_stem()
             .map_or_else(|| "run".to_owned(), |s| s.to_string_lossy().into_owned());
-        let view = ViewState {
-            selected_run: 0,
-            heatmap_metric: self.metric,
-        };
+        let view = self.view_state();
         self.send(Command::Save {
             path,
             name,
             view,
             recovery: false,
         });
+    }
+
+    /// What is on screen, as a session keeps it.
+    fn view_state(&self) -> ViewState {
+        ViewState {
+            selected_run: 0,
+            heatmap_metric: self.metric,
+            heatmap_steps: self.heatmap.visible_steps(),
+        }
     }
 
     /// Refreshes the recovery copy now and then while there is unsaved training.
@@ -208,10 +214,7 @@ impl GradLabApp {
             return;
         }
         self.last_recovery_save = Instant::now();
-        let view = ViewState {
-            selected_run: 0,
-            heatmap_metric: self.metric,
-        };
+        let view = self.view_state();
         self.send(Command::Save {
             path: recovery_path(),
             name: "recovered run".into(),
@@ -325,6 +328,7 @@ impl GradLabApp {
         self.draft = run.config.clone();
         self.metric = view.heatmap_metric;
         self.heatmap.clear();
+        self.heatmap.show_steps(view.heatmap_steps);
         self.run = Some(LiveRun {
             run_id,
             config: run.config,

@@ -42,6 +42,11 @@ pub struct HeatmapView {
     seen_values: usize,
     /// Set when the user asks to follow the newest step again.
     reset_view: bool,
+    /// A step range to show on the next frame (from a reopened session).
+    pending_steps: Option<[f64; 2]>,
+    /// The step range on screen when the user has zoomed or panned; `None` while the
+    /// view follows the newest step.
+    visible_steps: Option<[f64; 2]>,
 }
 
 impl HeatmapView {
@@ -53,6 +58,18 @@ impl HeatmapView {
     /// Asks the plot to show the whole run again and keep following it.
     pub fn follow_newest(&mut self) {
         self.reset_view = true;
+    }
+
+    /// Shows the steps `range` (a zoom saved with a session), or follows the newest
+    /// step for `None`.
+    pub fn show_steps(&mut self, range: Option<[f64; 2]>) {
+        self.pending_steps = range;
+        self.reset_view = range.is_none();
+    }
+
+    /// The zoomed step range on screen, `None` while following the newest step.
+    pub fn visible_steps(&self) -> Option<[f64; 2]> {
+        self.visible_steps
     }
 
     /// The colour range of the data, for the colour bar.
@@ -194,10 +211,19 @@ impl HeatmapView {
         if std::mem::take(&mut self.reset_view) {
             plot = plot.reset();
         }
+        let pending = self.pending_steps.take();
         let response = plot.allow_double_click_reset(false).show(ui, |plot_ui| {
             plot_ui.image(image);
-            plot_ui.set_auto_bounds(Vec2b::new(plot_ui.auto_bounds().x, true));
+            let mut following = plot_ui.auto_bounds().x;
+            if let Some([low, high]) = pending {
+                plot_ui.set_plot_bounds_x(low..=high);
+                following = false;
+            }
+            plot_ui.set_auto_bounds(Vec2b::new(following, true));
+            let bounds = plot_ui.plot_bounds();
+            (!following).then(|| [bounds.min()[0], bounds.max()[0]])
         });
+        self.visible_steps = response.inner;
 
         if response.response.double_clicked() {
             self.reset_view = true;
