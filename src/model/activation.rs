@@ -48,11 +48,16 @@ pub fn apply_activation(
 /// f'(z) for one pre-activation value. `slope` is Leaky ReLU's or PReLU's slope.
 pub fn derivative(activation: Activation, z: f64, slope: f64) -> f64 {
     match activation {
+        // Written with e^−|z| so that the tails keep their tiny values instead of rounding
+        // to zero on one side: σ'(z) = e^−|z| / (1 + e^−|z|)², tanh'(z) = 4e^−2|z| / (1 + e^−2|z|)².
         Activation::Sigmoid => {
-            let s = 1.0 / (1.0 + (-z).exp());
-            s * (1.0 - s)
+            let e = (-z.abs()).exp();
+            e / ((1.0 + e) * (1.0 + e))
         }
-        Activation::Tanh => 1.0 - z.tanh().powi(2),
+        Activation::Tanh => {
+            let e = (-2.0 * z.abs()).exp();
+            4.0 * e / ((1.0 + e) * (1.0 + e))
+        }
         Activation::Softsign => 1.0 / (1.0 + z.abs()).powi(2),
         Activation::Relu => f64::from(u8::from(z > 0.0)),
         Activation::LeakyRelu | Activation::Prelu => {

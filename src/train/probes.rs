@@ -12,13 +12,15 @@
 //!
 //! The output layer is linear: never saturated, never dead.
 
+use std::sync::OnceLock;
+
 use crate::config::Activation;
 use crate::model::activation::{SATURATION_FRACTION, derivative, max_derivative};
 
 /// Saturated and dead fractions of one hidden layer from its pre-activations, given
 /// row-major (`examples × units`); `slope` is Leaky ReLU's or the layer's PReLU slope.
-pub fn saturation(
-    pre_activation: &[f64],
+pub fn saturation<T: Copy + Into<f64>>(
+    pre_activation: &[T],
     units: usize,
     activation: Activation,
     slope: f64,
@@ -27,17 +29,14 @@ pub fn saturation(
         return (0.0, 0.0);
     }
     let threshold = SATURATION_FRACTION * max_derivative(activation, slope);
+    let test = UnitTest::new(activation, slope, threshold);
     let mut saturated = 0usize;
     let mut alive = vec![false; units];
     for row in pre_activation.chunks(units) {
         for (unit, &z) in row.iter().enumerate() {
-            let d = derivative(activation, z, slope).abs();
-            if d < threshold {
-                saturated += 1;
-            }
-            if d != 0.0 {
-                alive[unit] = true;
-            }
+            let (is_saturated, is_zero) = test.classify(z.into());
+            saturated += usize::from(is_saturated);
+            alive[unit] |= !is_zero;
         }
     }
     let dead = alive.iter().filter(|&&a| !a).count();
@@ -47,14 +46,123 @@ pub fn saturation(
     )
 }
 
+/// How a pre-activation z is classified, worked out once per layer so that the
+/// per-unit test needs no exponential: for sigmoid, tanh and softsign |f'(z)| falls as
+/// |z| grows, so "saturated" and "zero derivative" are thresholds on |z|, found by
+/// bisection on the same derivative the other activations use directly.
+enum UnitTest {
+    /// (saturated above this |z|, derivative exactly zero from this |z|).
+    Symmetric(f64, f64),
+    /// ReLU kinds: the derivative is 1 for z > 0 and `slope` otherwise.
+    Piecewise { slope: f64, threshold: f64 },
+    Direct {
+        activation: Activation,
+        slope: f64,
+        threshold: f64,
+    },
+}
+
+impl UnitTest {
+    fn new(activation: Activation, slope: f64, threshold: f64) -> Self {
+        match activation {
+            Activation::Sigmoid | Activation::Tanh | Activation::Softsign => {
+                let (saturated_from, zero_from) = symmetric_thresholds(activation);
+                Self::Symmetric(saturated_from, zero_from)
+            }
+            Activation::Relu => Self::Piecewise {
+                slope: 0.0,
+                threshold,
+            },
+            Activation::LeakyRelu | Activation::Prelu => Self::Piecewise { slope, threshold },
+            _ => Self::Direct {
+                activation,
+                slope,
+                threshold,
+            },
+        }
+    }
+
+    /// (saturated, derivative exactly zero) for one pre-activation.
+    fn classify(&self, z: f64) -> (bool, bool) {
+        match *self {
+            Self::Symmetric(saturated_from, zero_from) => {
+                let a = z.abs();
+                (a > saturated_from, a >= zero_from)
+            }
+            Self::Piecewise { slope, threshold } => {
+                let d = if z > 0.0 { 1.0 } else { slope.abs() };
+                (d < threshold, d == 0.0)
+            }
+            Self::Direct {
+                activation,
+                slope,
+                threshold,
+            } => {
+                let d = derivative(activation, z, slope).abs();
+                (d < threshold, d == 0.0)
+            }
+        }
+    }
+}
+
+/// The |z| thresholds of sigmoid, tanh and softsign, found once per process (their
+/// derivatives and the saturation threshold do not depend on any setting).
+fn symmetric_thresholds(activation: Activation) -> (f64, f64) {
+    static THRESHOLDS: OnceLock<[(f64, f64); 3]> = OnceLock::new();
+    let all = THRESHOLDS.get_or_init(|| {
+        [Activation::Sigmoid, Activation::Tanh, Activation::Softsign].map(|activation| {
+            let threshold = SATURATION_FRACTION * max_derivative(activation, 0.0);
+            let d = |z: f64| derivative(activation, z, 0.0).abs();
+            (
+                first_where(|z| d(z) < threshold),
+                first_where(|z| d(z) == 0.0),
+            )
+        })
+    });
+    match activation {
+        Activation::Sigmoid => all[0],
+        Activation::Tanh => all[1],
+        _ => all[2],
+    }
+}
+
+/// The smallest z ≥ 0 (to within rounding) where the monotone condition `holds` starts
+/// to hold; infinity if it never does below 1e4.
+fn first_where(holds: impl Fn(f64) -> bool) -> f64 {
+    let (mut low, mut high) = (0.0f64, 1e4f64);
+    if !holds(high) {
+        return f64::INFINITY;
+    }
+    if holds(low) {
+        return 0.0;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (low + high);
+        if mid <= low || mid >= high {
+            break;
+        }
+        if holds(mid) {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    // Saturated means strictly beyond the last z where the condition fails.
+    low
+}
+
 /// Mean and population standard deviation of `values`.
-pub fn moments(values: &[f64]) -> (f64, f64) {
+pub fn moments<T: Copy + Into<f64>>(values: &[T]) -> (f64, f64) {
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
     }
     let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let mean = values.iter().map(|&v| v.into()).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|&v| (v.into() - mean).powi(2))
+        .sum::<f64>()
+        / n;
     (mean, var.sqrt())
 }
 
@@ -66,7 +174,7 @@ mod tests {
     fn relu_saturation_and_dead_units_by_hand() {
         // Unit 0 is negative for both examples (dead), unit 1 for one of them.
         let z = [-1.0, 2.0, 3.0, -0.5, -4.0, 1.0];
-        let (saturated, dead) = saturation(&z, 3, Activation::Relu, 0.0);
+        let (saturated, dead) = saturation(&z[..], 3, Activation::Relu, 0.0);
         assert!((saturated - 3.0 / 6.0).abs() < 1e-12);
         assert!((dead - 1.0 / 3.0).abs() < 1e-12);
     }
@@ -74,14 +182,39 @@ mod tests {
     #[test]
     fn sigmoid_saturates_in_its_tails_but_never_dies() {
         // σ'(z) < 0.05 · 0.25 where |z| > ≈ 4.37.
-        let (saturated, dead) = saturation(&[-10.0, 0.0, 4.3, 4.5], 4, Activation::Sigmoid, 0.0);
+        let (saturated, dead) =
+            saturation(&[-10.0f64, 0.0, 4.3, 4.5][..], 4, Activation::Sigmoid, 0.0);
         assert!((saturated - 0.5).abs() < 1e-12);
         assert_eq!(dead, 0.0);
     }
 
+    /// The threshold shortcut classifies exactly as the derivative does, on a fine grid
+    /// and right at the boundaries.
+    #[test]
+    fn shortcut_agrees_with_the_derivative() {
+        for activation in Activation::ALL {
+            let slope = 0.1;
+            let threshold = SATURATION_FRACTION * max_derivative(activation, slope);
+            let test = UnitTest::new(activation, slope, threshold);
+            for i in -400_000..=400_000 {
+                let z = f64::from(i) * 1e-4;
+                let d = derivative(activation, z, slope).abs();
+                assert_eq!(
+                    test.classify(z),
+                    (d < threshold, d == 0.0),
+                    "{activation:?} at {z}"
+                );
+            }
+            for z in [36.0, 36.8, 37.0, 40.0, 400.0, 800.0] {
+                let d = derivative(activation, z, slope).abs();
+                assert_eq!(test.classify(z).1, d == 0.0, "{activation:?} zero at {z}");
+            }
+        }
+    }
+
     #[test]
     fn moments_by_hand() {
-        let (mean, std) = moments(&[1.0, 3.0, 5.0, 7.0]);
+        let (mean, std) = moments(&[1.0f64, 3.0, 5.0, 7.0][..]);
         assert!((mean - 4.0).abs() < 1e-12);
         assert!((std - 5f64.sqrt()).abs() < 1e-12);
     }

@@ -9,7 +9,7 @@ use thiserror::Error;
 use std::collections::HashMap;
 
 use super::checkpoint::{Checkpoint, TrainerState};
-use super::norm::{host_values, scaled_norm};
+use super::norm::{HostSlice, scaled_norm, tensor_norm, with_host_slice};
 use super::optim::{OptimizerState, clip_gradients, learning_rate};
 use super::probes::{moments, saturation};
 use super::record::StepRecord;
@@ -175,9 +175,7 @@ impl Trainer {
             .copied()
             .collect();
         for probe in &self.probes {
-            let norm = grads.get(probe.as_tensor()).map_or(Ok(0.0), |g| {
-                host_values(g).map(|v| scaled_norm(v.into_iter()))
-            })?;
+            let norm = grads.get(probe.as_tensor()).map_or(Ok(0.0), tensor_norm)?;
             record.activation_grad_norm.push(norm);
         }
         self.record_activations(&trace, &mut record)?;
@@ -202,15 +200,12 @@ impl Trainer {
             .model
             .layers()
             .iter()
-            .map(|l| host_values(l.weight.as_tensor()))
+            .map(|l| l.weight.as_tensor().copy())
             .collect::<candle_core::Result<Vec<_>>>()?;
         self.optimizer.step(&params, &param_grads, record.lr)?;
         for (layer, before) in self.model.layers().iter().zip(&weights_before) {
-            let after = host_values(layer.weight.as_tensor())?;
-            let change = scaled_norm(after.iter().zip(before).map(|(a, b)| a - b));
-            record
-                .update_ratio
-                .push(change / scaled_norm(before.iter().copied()));
+            let change = tensor_norm(&(layer.weight.as_tensor() - before)?)?;
+            record.update_ratio.push(change / tensor_norm(before)?);
         }
         record.prelu_slope = self.model.prelu_slopes()?;
         self.steps_done += 1;
@@ -227,8 +222,10 @@ impl Trainer {
         for (index, pre_activation) in trace.pre_activations.iter().enumerate() {
             let slope = self.model.negative_slope(index)?;
             let units = pre_activation.dim(1)?;
-            let (saturated, dead) =
-                saturation(&host_values(pre_activation)?, units, activation, slope);
+            let (saturated, dead) = with_host_slice(pre_activation, |z| match z {
+                HostSlice::F32(z) => saturation(z, units, activation, slope),
+                HostSlice::F64(z) => saturation(z, units, activation, slope),
+            })?;
             record.saturated_fraction.push(saturated);
             record.dead_fraction.push(dead);
         }
@@ -236,7 +233,10 @@ impl Trainer {
         record.saturated_fraction.push(0.0);
         record.dead_fraction.push(0.0);
         for output in &trace.outputs {
-            let (mean, std) = moments(&host_values(output)?);
+            let (mean, std) = with_host_slice(output, |h| match h {
+                HostSlice::F32(h) => moments(h),
+                HostSlice::F64(h) => moments(h),
+            })?;
             record.activation_mean.push(mean);
             record.activation_std.push(std);
         }
@@ -374,10 +374,7 @@ fn take_tensor(
 fn grad_norms(grads: &[Option<Tensor>]) -> candle_core::Result<Vec<f64>> {
     grads
         .iter()
-        .map(|g| {
-            g.as_ref()
-                .map_or(Ok(0.0), |g| Ok(scaled_norm(host_values(g)?.into_iter())))
-        })
+        .map(|g| g.as_ref().map_or(Ok(0.0), tensor_norm))
         .collect()
 }
 

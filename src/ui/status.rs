@@ -24,6 +24,15 @@ pub fn status_ui(ui: &mut egui::Ui, run: Option<&LiveRun>, notice: Option<&Notic
                     Some(rate) => ui.label(format!("{rate:.0} steps/s")),
                     None => ui.label("– steps/s"),
                 };
+                if running {
+                    // egui's smoothed frame interval: shows that drawing keeps up.
+                    let dt = ui.input(|i| i.stable_dt);
+                    if dt > 0.0 {
+                        ui.separator();
+                        ui.label(format!("{:.0} frames/s", 1.0 / dt))
+                            .on_hover_text("how often the window redraws while training");
+                    }
+                }
                 ui.separator();
                 ui.label(phase_label(&run.phase));
                 if let Some((step, accuracy)) = run.history.test_accuracy().last() {
