@@ -176,28 +176,44 @@ impl ColorRange {
     pub fn ticks(&self, max_ticks: usize) -> Vec<(f64, String)> {
         match self.scale {
             Scale::Log => {
-                let decades = (self.high - self.low).round().max(1.0) as usize;
-                let every = decades.div_ceil(max_ticks.max(1)).max(1);
-                (0..=decades)
-                    .filter(|d| d % every == 0 || *d == decades)
-                    .map(|d| {
-                        let value = self.low + d as f64;
-                        (value, format!("1e{value:.0}"))
-                    })
+                // Every k-th decade, k chosen so that the labels fit, on decades that are
+                // multiples of k (1e-6, 1e-4, … rather than 1e-7, 1e-5, …).
+                let decades = (self.high - self.low).round().max(1.0) as i64;
+                let every = (decades as usize).div_ceil(max_ticks.max(1)).max(1) as i64;
+                let (low, high) = (self.low.round() as i64, self.high.round() as i64);
+                (low..=high)
+                    .filter(|d| d.rem_euclid(every) == 0)
+                    .map(|d| (d as f64, format!("1e{d}")))
                     .collect()
             }
             Scale::Linear { .. } => {
-                let count = max_ticks.clamp(2, 6);
-                (0..count)
+                let step = nice_step((self.high - self.low) / max_ticks.clamp(2, 8) as f64);
+                let decimals = (-step.log10().floor()).max(0.0) as usize;
+                let first = (self.low / step).ceil() as i64;
+                let last = (self.high / step).floor() as i64;
+                (first..=last)
                     .map(|i| {
-                        let value =
-                            self.low + (self.high - self.low) * i as f64 / (count - 1) as f64;
-                        (value, format!("{value:.2}"))
+                        let value = i as f64 * step;
+                        // `+ 0.0` keeps −0 from being printed as "-0.00".
+                        (value, format!("{:.decimals$}", value + 0.0))
                     })
                     .collect()
             }
         }
     }
+}
+
+/// The smallest of 1, 2 or 5 times a power of ten that is at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let power = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|&step| step >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * power)
 }
 
 /// Thins a long series for plotting while keeping its shape: each of at most
@@ -285,7 +301,7 @@ mod tests {
             None
         );
         let labels: Vec<String> = range.ticks(4).into_iter().map(|t| t.1).collect();
-        assert_eq!(labels, ["1e-7", "1e-5", "1e-3", "1e-1", "1e0"]);
+        assert_eq!(labels, ["1e-6", "1e-4", "1e-2", "1e0"]);
     }
 
     #[test]
@@ -296,6 +312,8 @@ mod tests {
         let fixed = Scale::Linear {
             fixed: Some((0, 1)),
         };
+        let free_ticks: Vec<String> = range.ticks(5).into_iter().map(|t| t.1).collect();
+        assert_eq!(free_ticks, ["-0.2", "0.0", "0.2", "0.4"]);
         let range = ColorRange::covering(fixed, [0.2, 0.3].into_iter()).expect("has values");
         assert_eq!((range.low, range.high), (0.0, 1.0));
         assert!((range.position(0.25) - 0.25).abs() < 1e-12);

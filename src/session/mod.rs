@@ -258,9 +258,21 @@ impl Session {
         if header.schema_version > SCHEMA_VERSION {
             return Err(LoadProblem::Newer(header.schema_version));
         }
+        if header.schema_version == 0 {
+            return Err(LoadProblem::Malformed(
+                "schema_version 0 has never existed; formats start at 1".into(),
+            ));
+        }
 
         let session: Self =
             serde_json::from_str(text).map_err(|e| LoadProblem::Malformed(e.to_string()))?;
+        if session.view.selected_run >= session.runs.len().max(1) {
+            return Err(LoadProblem::Malformed(format!(
+                "the selected run {} does not exist; the session has {} runs",
+                session.view.selected_run + 1,
+                session.runs.len()
+            )));
+        }
         if let Some([low, high]) = session.view.heatmap_steps
             && !(low.is_finite() && high.is_finite() && low < high)
         {
