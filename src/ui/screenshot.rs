@@ -100,3 +100,34 @@ fn save_png(
         .map_err(|e| e.to_string())?;
     write_atomic(path, &png).map_err(|e| format!("could not write {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame with a distinct colour per pixel column, so that the crop's position
+    /// shows in its first pixel.
+    fn frame(width: usize, height: usize) -> ColorImage {
+        let pixels = (0..width * height)
+            .map(|i| egui::Color32::from_rgb((i % width) as u8, 7, 9))
+            .collect();
+        ColorImage::new([width, height], pixels)
+    }
+
+    #[test]
+    fn window_and_panel_pngs_have_the_right_size_and_place() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let window = dir.path().join("window.png");
+        save_png(&frame(120, 80), None, 1.0, &window).expect("saved");
+        let decoded = image::open(&window).expect("a valid PNG").to_rgba8();
+        assert_eq!(decoded.dimensions(), (120, 80));
+
+        // A panel at (10, 20) of 30 × 40 points on a display of 2 pixels per point.
+        let panel = dir.path().join("panel.png");
+        let rect = Rect::from_min_size(egui::pos2(10.0, 20.0), egui::vec2(30.0, 40.0));
+        save_png(&frame(200, 160), Some(rect), 2.0, &panel).expect("saved");
+        let decoded = image::open(&panel).expect("a valid PNG").to_rgba8();
+        assert_eq!(decoded.dimensions(), (60, 80));
+        assert_eq!(decoded.get_pixel(0, 0).0, [20, 7, 9, 255]);
+    }
+}
