@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use gradlab::config::{Config, apply_override};
+use gradlab::export::{ExportOptions, FigureFormat, FigureSize, export_session};
 use gradlab::presets::{self, PRESETS};
 use gradlab::run::{resume_headless, run_headless};
 use gradlab::train::LayerMetric;
@@ -34,6 +35,8 @@ enum Command {
     /// Train an experiment without a window and write session.json, metrics.csv and
     /// heatmap.png.
     Run(RunArgs),
+    /// Write figures (PNG, SVG) and metrics for every run of a saved session.
+    Export(ExportArgs),
     /// List the built-in experiments.
     Presets,
 }
@@ -60,6 +63,36 @@ struct RunArgs {
     out: PathBuf,
 }
 
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The saved session to export.
+    #[arg(value_name = "SESSION.json")]
+    session: PathBuf,
+    /// Folder for the figures and metrics (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Figure width in pixels.
+    #[arg(long, default_value_t = 1400)]
+    width: u32,
+    /// Figure height in pixels.
+    #[arg(long, default_value_t = 800)]
+    height: u32,
+    /// Multiplier on fonts, lines and margins: 2, with twice the width and height,
+    /// gives the same figure at high resolution.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Which files to write each figure as.
+    #[arg(long, value_enum, default_value_t = FormatArg::Both)]
+    format: FormatArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Png,
+    Svg,
+    Both,
+}
+
 fn main() -> ExitCode {
     set_compute_threads();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -71,6 +104,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Run(args)) => run(args),
+        Some(Command::Export(args)) => export(args),
         Some(Command::Presets) => {
             list_presets();
             Ok(())
@@ -155,6 +189,20 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     progress.finish_and_clear();
 
     print_summary(&outcome);
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let size = FigureSize::new(args.width, args.height, args.scale)?;
+    let formats = match args.format {
+        FormatArg::Png => vec![FigureFormat::Png],
+        FormatArg::Svg => vec![FigureFormat::Svg],
+        FormatArg::Both => FigureFormat::ALL.to_vec(),
+    };
+    let files = export_session(&args.session, &args.out, &ExportOptions { size, formats })?;
+    for file in &files {
+        println!("wrote {}", file.display());
+    }
     Ok(())
 }
 

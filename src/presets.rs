@@ -2,10 +2,12 @@
 
 use crate::config::{Config, ConfigError};
 
-/// A named experiment with one line saying what it shows.
+/// A named experiment with one line saying what it shows, and a guide: what to look
+/// at, what to expect and why, with the paper it comes from.
 pub struct Preset {
     pub name: &'static str,
     pub description: &'static str,
+    pub guide: &'static str,
     json: &'static str,
 }
 
@@ -21,33 +23,93 @@ pub const DEFAULT_PRESET: &str = "deep_sigmoid";
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "deep_sigmoid",
+        guide: include_str!("../assets/presets/deep_sigmoid.md"),
         description: "20 sigmoid layers, standard init, digits: the gradient vanishes toward the input",
         json: include_str!("../assets/presets/deep_sigmoid.json"),
     },
     Preset {
         name: "deep_sigmoid_f64",
+        guide: include_str!("../assets/presets/deep_sigmoid_f64.md"),
         description: "the same in f64, to see how far the gradient really falls",
         json: include_str!("../assets/presets/deep_sigmoid_f64.json"),
     },
     Preset {
         name: "deep_relu_he",
+        guide: include_str!("../assets/presets/deep_relu_he.md"),
         description: "20 ReLU layers with He init: the gradient reaches the input side",
         json: include_str!("../assets/presets/deep_relu_he.json"),
     },
     Preset {
         name: "shallow_relu",
+        guide: include_str!("../assets/presets/shallow_relu.md"),
         description: "2 ReLU layers on digits: learns to over 90% test accuracy in seconds",
         json: include_str!("../assets/presets/shallow_relu.json"),
     },
     Preset {
         name: "tanh_spirals",
+        guide: include_str!("../assets/presets/tanh_spirals.md"),
         description: "8 tanh layers with Xavier init on two spirals",
         json: include_str!("../assets/presets/tanh_spirals.json"),
     },
     Preset {
         name: "huge_init",
+        guide: include_str!("../assets/presets/huge_init.md"),
         description: "20 ReLU layers drawn from N(0, 1): gradients explode and the run diverges",
         json: include_str!("../assets/presets/huge_init.json"),
+    },
+    Preset {
+        name: "tiny_init",
+        description: "20 tanh layers drawn from N(0, 0.02²): the weights alone make the gradient vanish",
+        guide: include_str!("../assets/presets/tiny_init.md"),
+        json: include_str!("../assets/presets/tiny_init.json"),
+    },
+    Preset {
+        name: "tanh_xavier",
+        description: "20 tanh layers with Xavier init: an even gradient, and digits learned",
+        guide: include_str!("../assets/presets/tanh_xavier.md"),
+        json: include_str!("../assets/presets/tanh_xavier.json"),
+    },
+    Preset {
+        name: "depth_alone",
+        description: "60 tanh layers with Xavier init: depth alone slows training",
+        guide: include_str!("../assets/presets/depth_alone.md"),
+        json: include_str!("../assets/presets/depth_alone.json"),
+    },
+    Preset {
+        name: "batch_norm",
+        description: "deep_sigmoid with batch normalisation: the gradient reaches layer 1",
+        guide: include_str!("../assets/presets/batch_norm.md"),
+        json: include_str!("../assets/presets/batch_norm.json"),
+    },
+    Preset {
+        name: "residual",
+        description: "deep_sigmoid with a skip every 2 layers: the gradient flows, learning still stalls",
+        guide: include_str!("../assets/presets/residual.md"),
+        json: include_str!("../assets/presets/residual.json"),
+    },
+    Preset {
+        name: "clipping_exploding",
+        description: "huge init with global-norm clipping: the run stays finite",
+        guide: include_str!("../assets/presets/clipping_exploding.md"),
+        json: include_str!("../assets/presets/clipping_exploding.json"),
+    },
+    Preset {
+        name: "clipping_vanishing",
+        description: "claim: clipping helps a vanishing gradient (it does not)",
+        guide: include_str!("../assets/presets/clipping_vanishing.md"),
+        json: include_str!("../assets/presets/clipping_vanishing.json"),
+    },
+    Preset {
+        name: "dropout_l2",
+        description: "claim: dropout and L2 help a vanishing gradient (they do not)",
+        guide: include_str!("../assets/presets/dropout_l2.md"),
+        json: include_str!("../assets/presets/dropout_l2.json"),
+    },
+    Preset {
+        name: "adam_vanishing",
+        description: "claim: Adam fixes a vanishing gradient (not when it is below Adam's epsilon)",
+        guide: include_str!("../assets/presets/adam_vanishing.md"),
+        json: include_str!("../assets/presets/adam_vanishing.json"),
     },
 ];
 
@@ -81,6 +143,31 @@ mod tests {
                 preset.config()
             );
         }
+    }
+
+    /// Every preset trains a few steps headless, with every probe finite or a recorded
+    /// divergence, and has a guide that says what to look at and why.
+    #[test]
+    fn every_preset_runs_a_few_steps_and_has_a_guide() -> Result<(), crate::train::TrainError> {
+        for preset in PRESETS {
+            let mut config = preset.config()?;
+            // Small and short: the point is that each one builds and steps.
+            config.model.depth = config.model.depth.min(4);
+            config.model.width = config.model.width.min(16);
+            let mut trainer = crate::train::Trainer::new(&config)?;
+            for _ in 0..3 {
+                let record = trainer.step()?;
+                assert_eq!(
+                    record.weight_grad_norm.len(),
+                    config.model.depth + 1,
+                    "{}",
+                    preset.name
+                );
+            }
+            assert!(preset.guide.contains("**Look at**"), "{}", preset.name);
+            assert!(preset.guide.contains("**Why:**"), "{}", preset.name);
+        }
+        Ok(())
     }
 
     #[test]

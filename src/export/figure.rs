@@ -1,36 +1,218 @@
-//! Figures drawn without a window: the gradient heatmap with axes, a colour bar in
-//! decades, a legend for NaN, infinities and exact zeros, and a caption of the
-//! configuration.
+//! Figures drawn without a window, as PNG or SVG from one drawing function each: the
+//! heatmap of a metric, the loss and accuracy curves, and several runs side by side.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use thiserror::Error;
 
-use crate::colormap::{INF_RGB, NAN_RGB, ZERO_RGB, cell_rgb, gradient_rgb};
-use crate::history::{ColorRange, RunHistory};
-use crate::session::write_atomic;
+use super::style::{FONT, Style};
+use super::{curves, heatmap};
+use crate::history::RunHistory;
+use crate::session::{SavedRun, write_atomic};
 use crate::train::LayerMetric;
-use crate::train::Scale;
 
-/// Why a figure could not be written.
+/// Why a figure could not be made or written.
 #[derive(Debug, Error)]
 pub enum FigureError {
+    #[error("{0}")]
+    Size(String),
     #[error("could not draw the figure: {0}")]
     Draw(String),
     #[error("could not write {path}: {source}")]
     Write {
-        path: std::path::PathBuf,
+        path: PathBuf,
         source: std::io::Error,
     },
 }
 
-const FONT: &str = "sans-serif";
-/// Columns drawn at most; longer runs are summarised, each column a range of steps.
-const MAX_COLUMNS: usize = 800;
+/// A file format for figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FigureFormat {
+    Png,
+    Svg,
+}
 
-/// Draws the heatmap of `metric` and writes it as a PNG of `width × height` pixels.
+impl FigureFormat {
+    pub const ALL: [Self; 2] = [Self::Png, Self::Svg];
+
+    /// The file name extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Svg => "svg",
+        }
+    }
+}
+
+/// The size of a figure in pixels, and the scale of its fonts, lines and margins.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FigureSize {
+    width: u32,
+    height: u32,
+    scale: f64,
+}
+
+impl FigureSize {
+    /// The largest width or height: a PNG this large already takes 200 MB to draw.
+    pub const MAX_SIDE: u32 = 8192;
+    /// The smallest width and height divided by the scale that the layout fits into.
+    pub const MIN_LAYOUT: (u32, u32) = (480, 320);
+    pub const MAX_SCALE: f64 = 8.0;
+    pub const MIN_SCALE: f64 = 0.5;
+
+    /// Checks a requested size: each side at most [`Self::MAX_SIDE`], the scale within
+    /// [`Self::MIN_SCALE`, `Self::MAX_SCALE`], and room for the layout at that scale.
+    pub fn new(width: u32, height: u32, scale: f64) -> Result<Self, FigureError> {
+        if !(Self::MIN_SCALE..=Self::MAX_SCALE).contains(&scale) {
+            return Err(FigureError::Size(format!(
+                "figure scale {scale} is outside {}..={}",
+                Self::MIN_SCALE,
+                Self::MAX_SCALE
+            )));
+        }
+        if width > Self::MAX_SIDE || height > Self::MAX_SIDE {
+            return Err(FigureError::Size(format!(
+                "a figure of {width}x{height} pixels is too large; each side can be at most {}",
+                Self::MAX_SIDE
+            )));
+        }
+        let (min_width, min_height) = Self::MIN_LAYOUT;
+        let need_width = (f64::from(min_width) * scale).ceil();
+        let need_height = (f64::from(min_height) * scale).ceil();
+        if f64::from(width) < need_width || f64::from(height) < need_height {
+            return Err(FigureError::Size(format!(
+                "a figure of {width}x{height} pixels is too small for scale {scale}; \
+                 it needs at least {need_width}x{need_height}"
+            )));
+        }
+        Ok(Self {
+            width,
+            height,
+            scale,
+        })
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+}
+
+/// A figure and what it is drawn from.
+#[derive(Clone, Copy, Debug)]
+pub enum Figure<'a> {
+    /// The heatmap of one metric of one run: layers by steps, with a colour bar, a
+    /// legend of the special values and a caption.
+    Heatmap {
+        history: &'a RunHistory,
+        metric: LayerMetric,
+        caption: &'a str,
+    },
+    /// Batch loss above batch and test accuracy, over the steps of one run.
+    Curves {
+        history: &'a RunHistory,
+        caption: &'a str,
+    },
+    /// The heatmaps of several runs in a grid, on one colour scale shared by all.
+    ComparisonHeatmaps {
+        runs: &'a [SavedRun],
+        metric: LayerMetric,
+    },
+    /// The batch loss of several runs overlaid, one colour a run.
+    ComparisonLoss { runs: &'a [SavedRun] },
+}
+
+impl Figure<'_> {
+    /// The figure as the bytes of a file of `format`.
+    pub fn render(&self, format: FigureFormat, size: FigureSize) -> Result<Vec<u8>, FigureError> {
+        register_fonts();
+        match format {
+            FigureFormat::Png => self.render_png(size),
+            FigureFormat::Svg => self.render_svg(size),
+        }
+    }
+
+    /// Renders the figure and writes it to `path` atomically.
+    pub fn write(
+        &self,
+        format: FigureFormat,
+        size: FigureSize,
+        path: &Path,
+    ) -> Result<(), FigureError> {
+        let bytes = self.render(format, size)?;
+        write_atomic(path, &bytes).map_err(|source| FigureError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    fn render_png(&self, size: FigureSize) -> Result<Vec<u8>, FigureError> {
+        let (width, height) = (size.width, size.height);
+        let mut pixels = vec![0u8; width as usize * height as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+            self.draw(&root, Style::new(size.scale, true))
+                .map_err(draw_error)?;
+            root.present().map_err(draw_error)?;
+        }
+
+        let image = image::RgbImage::from_raw(width, height, pixels)
+            .ok_or_else(|| FigureError::Draw("the pixel buffer has the wrong size".into()))?;
+        let mut png = Vec::new();
+        image
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(draw_error)?;
+        Ok(png)
+    }
+
+    fn render_svg(&self, size: FigureSize) -> Result<Vec<u8>, FigureError> {
+        let mut svg = String::new();
+        {
+            let root =
+                SVGBackend::with_string(&mut svg, (size.width, size.height)).into_drawing_area();
+            self.draw(&root, Style::new(size.scale, false))
+                .map_err(draw_error)?;
+            root.present().map_err(draw_error)?;
+        }
+        Ok(svg.into_bytes())
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        style: Style,
+    ) -> DrawResult<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        match *self {
+            Self::Heatmap {
+                history,
+                metric,
+                caption,
+            } => heatmap::draw_heatmap(root, style, history, metric, caption),
+            Self::Curves { history, caption } => curves::draw_curves(root, style, history, caption),
+            Self::ComparisonHeatmaps { runs, metric } => {
+                heatmap::draw_comparison(root, style, runs, metric)
+            }
+            Self::ComparisonLoss { runs } => curves::draw_loss_comparison(root, style, runs),
+        }
+    }
+}
+
+/// Draws the heatmap of `metric` and writes it as a PNG of `width × height` pixels at
+/// scale 1.
 pub fn heatmap_png(
     history: &RunHistory,
     metric: LayerMetric,
@@ -38,26 +220,22 @@ pub fn heatmap_png(
     path: &Path,
     (width, height): (u32, u32),
 ) -> Result<(), FigureError> {
-    register_fonts();
-    let mut pixels = vec![0u8; width as usize * height as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
-        draw_heatmap(&root, history, metric, caption)
-            .map_err(|e| FigureError::Draw(e.to_string()))?;
-        root.present()
-            .map_err(|e| FigureError::Draw(e.to_string()))?;
-    }
+    let figure = Figure::Heatmap {
+        history,
+        metric,
+        caption,
+    };
+    figure.write(
+        FigureFormat::Png,
+        FigureSize::new(width, height, 1.0)?,
+        path,
+    )
+}
 
-    let image = image::RgbImage::from_raw(width, height, pixels)
-        .ok_or_else(|| FigureError::Draw("the pixel buffer has the wrong size".into()))?;
-    let mut png = Vec::new();
-    image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| FigureError::Draw(e.to_string()))?;
-    write_atomic(path, &png).map_err(|source| FigureError::Write {
-        path: path.to_owned(),
-        source,
-    })
+pub(super) type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn draw_error(error: impl std::fmt::Display) -> FigureError {
+    FigureError::Draw(error.to_string())
 }
 
 /// The fonts come with the app's GUI toolkit, so figures look the same everywhere
@@ -77,134 +255,20 @@ fn register_fonts() {
     });
 }
 
-type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn rgb([r, g, b]: [u8; 3]) -> RGBColor {
-    RGBColor(r, g, b)
-}
-
-fn draw_heatmap<DB: DrawingBackend>(
-    root: &DrawingArea<DB, plotters::coord::Shift>,
-    history: &RunHistory,
-    metric: LayerMetric,
-    caption: &str,
-) -> DrawResult<()>
-where
-    DB::ErrorType: 'static,
-{
-    root.fill(&WHITE)?;
-    let (width, height) = root.dim_in_pixel();
-    let (header, body) = root.split_vertically(64);
-    let (main, side) = body.split_horizontally(width.saturating_sub(170));
-
-    header.draw(&Text::new(
-        format!("Gradient heatmap: {}", metric.label_ascii()),
-        (16, 10),
-        (FONT, 22).into_font(),
-    ))?;
-    header.draw(&Text::new(
-        caption.to_owned(),
-        (16, 38),
-        (FONT, 15).into_font().color(&RGBColor(70, 70, 70)),
-    ))?;
-
-    let num_layers = history.num_layers().max(1);
-    let range = history.color_range(metric);
-    let first = history.step_of(0) as f64 - 0.5;
-    let last = history.last_step().max(1) as f64 + 0.5;
-
-    let mut chart = ChartBuilder::on(&main)
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(first..last, 0.5..num_layers as f64 + 0.5)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("training step")
-        .y_desc("layer (1 = input side)")
-        .y_labels(num_layers.min(12))
-        .y_label_formatter(&|y| format!("{:.0}", y))
-        .x_label_formatter(&|x| format!("{:.0}", x))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .draw()?;
-
-    let columns = history.len().min(MAX_COLUMNS);
-    let steps_per_column = history.len().div_ceil(columns.max(1)).max(1);
-    let mut cells = Vec::with_capacity(columns * num_layers);
-    for start in (0..history.len()).step_by(steps_per_column) {
-        let end = (start + steps_per_column).min(history.len());
-        let x0 = history.step_of(start) as f64 - 0.5;
-        let x1 = history.step_of(end - 1) as f64 + 0.5;
-        for layer in 0..history.num_layers() {
-            let summary = history.summarize(metric, layer, start..end);
-            let color = rgb(cell_rgb(summary.display(metric.scale()), &range));
-            let y = layer as f64 + 1.0;
-            cells.push(Rectangle::new(
-                [(x0, y - 0.5), (x1, y + 0.5)],
-                color.filled(),
-            ));
-        }
+    #[test]
+    fn sizes_are_checked() {
+        assert!(FigureSize::new(1400, 800, 1.0).is_ok());
+        assert!(FigureSize::new(2800, 1600, 2.0).is_ok());
+        assert!(FigureSize::new(480, 320, 1.0).is_ok());
+        assert!(FigureSize::new(479, 320, 1.0).is_err());
+        assert!(FigureSize::new(900, 600, 2.0).is_err());
+        assert!(FigureSize::new(8193, 800, 1.0).is_err());
+        assert!(FigureSize::new(1400, 800, 0.0).is_err());
+        assert!(FigureSize::new(1400, 800, f64::NAN).is_err());
+        assert!(FigureSize::new(1400, 800, f64::INFINITY).is_err());
     }
-    chart.draw_series(cells)?;
-
-    draw_colour_bar(&side, range, height)?;
-    Ok(())
-}
-
-fn draw_colour_bar<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
-    range: ColorRange,
-    height: u32,
-) -> DrawResult<()>
-where
-    DB::ErrorType: 'static,
-{
-    let legend_height = 90;
-    let (bar_area, legend) = area.split_vertically(height.saturating_sub(64 + legend_height));
-    let (low, high) = (range.low, range.high);
-    let mut bar = ChartBuilder::on(&bar_area)
-        .margin_top(12)
-        .margin_bottom(44)
-        .margin_right(40)
-        .y_label_area_size(0)
-        .right_y_label_area_size(80)
-        .build_cartesian_2d(0.0..1.0, low..high)?;
-    bar.configure_mesh()
-        .disable_mesh()
-        .disable_x_axis()
-        .y_labels(range.ticks(20).len())
-        .y_label_formatter(&|v| match range.scale {
-            Scale::Log => format!("1e{v:.0}"),
-            Scale::Linear { .. } => format!("{v:.2}"),
-        })
-        .label_style((FONT, 13))
-        .draw()?;
-    let steps = 200;
-    bar.draw_series((0..steps).map(|i| {
-        let t0 = f64::from(i) / f64::from(steps);
-        let t1 = f64::from(i + 1) / f64::from(steps);
-        let color = rgb(gradient_rgb((t0 + t1) / 2.0));
-        Rectangle::new(
-            [
-                (0.0, low + t0 * (high - low)),
-                (1.0, low + t1 * (high - low)),
-            ],
-            color.filled(),
-        )
-    }))?;
-
-    for (row, (label, color)) in [("NaN", NAN_RGB), ("Inf", INF_RGB), ("exact 0", ZERO_RGB)]
-        .into_iter()
-        .enumerate()
-    {
-        let y = 8 + row as i32 * 24;
-        legend.draw(&Rectangle::new(
-            [(12, y), (30, y + 16)],
-            rgb(color).filled(),
-        ))?;
-        legend.draw(&Text::new(label, (38, y), (FONT, 14).into_font()))?;
-    }
-    Ok(())
 }

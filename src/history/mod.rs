@@ -173,8 +173,13 @@ impl RunHistory {
     /// from disk may not.
     pub fn check(&self) -> Result<(), String> {
         let steps = self.len();
-        if self.first_step == 0 {
-            return Err("history starts at step 0; steps count from 1".into());
+        // Far more steps than any run takes, and far from overflowing a step count.
+        const MAX_STEP: u64 = 1 << 50;
+        if self.first_step == 0 || self.first_step > MAX_STEP {
+            return Err(format!(
+                "history starts at step {}; allowed 1 to {MAX_STEP}",
+                self.first_step
+            ));
         }
         for (name, series) in [
             ("accuracy", &self.accuracy),

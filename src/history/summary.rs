@@ -151,8 +151,13 @@ impl ColorRange {
             },
             Scale::Linear { fixed: Some(_) } => Self::empty(scale),
             Scale::Linear { fixed: None } => {
-                let low = (low * 10.0).floor() / 10.0;
-                let high = ((high * 10.0).ceil() / 10.0).max(low + 0.1);
+                // Rounded out to tenths where that cannot overflow.
+                let round = |v: f64, f: fn(f64) -> f64| {
+                    let rounded = f(v * 10.0) / 10.0;
+                    if rounded.is_finite() { rounded } else { v }
+                };
+                let low = round(low, f64::floor);
+                let high = round(high, f64::ceil).max(low + 0.1);
                 Self { scale, low, high }
             }
         })
@@ -187,7 +192,16 @@ impl ColorRange {
                     .collect()
             }
             Scale::Linear { .. } => {
-                let step = nice_step((self.high - self.low) / max_ticks.clamp(2, 8) as f64);
+                let span = self.high - self.low;
+                if !span.is_finite() || span <= 0.0 {
+                    // Ranges near f64's limits: just the ends.
+                    return [self.low, self.high]
+                        .into_iter()
+                        .filter(|v| v.is_finite())
+                        .map(|v| (v, format!("{v:.3e}")))
+                        .collect();
+                }
+                let step = nice_step(span / max_ticks.clamp(2, 8) as f64);
                 let decimals = (-step.log10().floor()).max(0.0) as usize;
                 let first = (self.low / step).ceil() as i64;
                 let last = (self.high / step).floor() as i64;
@@ -313,6 +327,10 @@ mod tests {
             fixed: Some((0, 1)),
         };
         let free_ticks: Vec<String> = range.ticks(5).into_iter().map(|t| t.1).collect();
+        // Values at f64's limits keep a finite range and a handful of ticks.
+        let extreme = ColorRange::covering(free, [-1.7e308, 1.7e308].into_iter()).expect("values");
+        assert!(extreme.low.is_finite() && extreme.high.is_finite());
+        assert!(extreme.ticks(5).len() <= 9);
         assert_eq!(free_ticks, ["-0.2", "0.0", "0.2", "0.4"]);
         let range = ColorRange::covering(fixed, [0.2, 0.3].into_iter()).expect("has values");
         assert_eq!((range.low, range.high), (0.0, 1.0));

@@ -10,6 +10,7 @@ use super::colorbar::colorbar_ui;
 use super::curves::curves_ui;
 use super::diagnosis_line::diagnosis_ui;
 use super::files::{DialogPoll, DialogPurpose, PendingDialog};
+use super::guide::guide_ui;
 use super::heatmap::HeatmapView;
 use super::panels::{PanelContext, settings_ui};
 use super::profile::profile_ui;
@@ -20,7 +21,7 @@ use super::status::status_ui;
 use super::theme;
 use crate::config::Config;
 use crate::history::RunHistory;
-use crate::presets::{self, PRESETS};
+use crate::presets::{self, PRESETS, Preset};
 use crate::session::{SavedRun, ViewState};
 use crate::train::{Command, LayerMetric, RunState, Worker, WorkerEvent};
 
@@ -94,6 +95,8 @@ pub struct GradLabApp {
     close_prompt: bool,
     close_after_save: bool,
     close_confirmed: bool,
+    /// The built-in experiment last loaded, whose guide is shown.
+    guide: Option<&'static Preset>,
 }
 
 /// The copy of the open session kept while training, in case the app crashes.
@@ -140,6 +143,7 @@ impl GradLabApp {
             close_prompt: false,
             close_after_save: false,
             close_confirmed: false,
+            guide: presets::find(presets::DEFAULT_PRESET).ok(),
         };
         if let Some(path) = open {
             app.open_session(&path);
@@ -704,7 +708,10 @@ impl GradLabApp {
                             .clicked()
                         {
                             match preset.config() {
-                                Ok(config) => self.draft = config,
+                                Ok(config) => {
+                                    self.draft = config;
+                                    self.guide = Some(preset);
+                                }
                                 Err(err) => self.notice = Some(Notice::Error(err.to_string())),
                             }
                         }
@@ -787,6 +794,10 @@ impl GradLabApp {
                 self.heatmap.follow_newest();
             }
         });
+
+        if let Some(preset) = self.guide {
+            guide_ui(ui, preset);
+        }
 
         let Some(run) = &self.run else {
             ui.centered_and_justified(|ui| {

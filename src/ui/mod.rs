@@ -5,6 +5,7 @@ mod colorbar;
 mod curves;
 mod diagnosis_line;
 mod files;
+mod guide;
 mod heatmap;
 mod panels;
 mod profile;

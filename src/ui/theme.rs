@@ -19,6 +19,7 @@ pub const HEALTHY_COLOR: Color32 = Color32::from_rgb(0, 180, 130);
 pub const ERROR_COLOR: Color32 = Color32::from_rgb(240, 80, 80);
 pub const WARNING_COLOR: Color32 = Color32::from_rgb(230, 180, 60);
 pub const MUTED_TEXT_COLOR: Color32 = Color32::from_gray(160);
+pub const GUIDE_TEXT_COLOR: Color32 = Color32::from_gray(200);
 
 pub fn rgb(rgb: [u8; 3]) -> Color32 {
     Color32::from_rgb(rgb[0], rgb[1], rgb[2])
