@@ -2,24 +2,14 @@
 //! contracted formats, bad flags fail with one clear line, `gradlab presets` lists the
 //! built-in experiments.
 
+mod common;
+
+use common::{gradlab, text};
+
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use gradlab::run::FIGURE_SIZE;
-
-/// Runs the binary with `args`, one compute thread as the app itself would use.
-fn gradlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradlab"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("the gradlab binary starts")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Runs `gradlab run` with `args` and an output folder in a fresh temporary folder,
 /// expects it to fail, and returns its one line of error. Nothing may be written.

@@ -2,20 +2,15 @@
 //! same records bit for bit (compared through `to_bits`, so NaN compares too) and the
 //! same files byte for byte; another seed gives other records.
 
-use gradlab::config::{Config, apply_override};
+mod common;
+
+use common::config_with;
+
+use gradlab::config::Config;
 use gradlab::run::run_headless;
 use gradlab::train::{StepRecord, TrainError, Trainer};
 
 const STEPS: u64 = 30;
-
-fn config_with(assignments: &[&str]) -> Config {
-    let mut config = Config::default();
-    for assignment in assignments {
-        config = apply_override(&config, assignment).expect("a valid override");
-    }
-    config.validate().expect("a valid config");
-    config
-}
 
 /// A record as exact bit patterns: step, loss, accuracy, test accuracy (if measured),
 /// then every layer's two norms.

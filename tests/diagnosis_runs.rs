@@ -5,21 +5,15 @@
 //! `diagnosis::WINDOW` = 50 steps, and the finding is checked after every step from
 //! 50 to 60: a verdict that held at one step only would not pass. Seeds 1–3 each.
 
-use gradlab::config::{Config, apply_override};
+mod common;
+
+use common::config_with;
+
 use gradlab::diagnosis::{Finding, WINDOW, diagnose};
 use gradlab::history::RunHistory;
 use gradlab::train::{TrainError, Trainer};
 
 const STEPS: usize = 60;
-
-fn config_with(assignments: &[&str]) -> Config {
-    let mut config = Config::default();
-    for assignment in assignments {
-        config = apply_override(&config, assignment).expect("a valid override");
-    }
-    config.validate().expect("a valid config");
-    config
-}
 
 /// The findings after each of the first `steps` steps of a run with `seed`.
 fn findings_per_step(

@@ -3,9 +3,12 @@
 //! share one colour scale; a divergence is marked; the command writes the expected
 //! files for a saved session and nothing for a bad one.
 
+mod common;
+
+use common::{gradlab, text};
+
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use gradlab::config::Config;
 use gradlab::export::{
@@ -14,18 +17,6 @@ use gradlab::export::{
 use gradlab::history::RunHistory;
 use gradlab::session::{SavedRun, Session};
 use gradlab::train::{LayerMetric, StepRecord};
-
-fn gradlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradlab"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("the gradlab binary starts")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn utf8(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")

@@ -11,7 +11,11 @@
 //!   `activation_grad_norm[l]`,
 //! - the parameters after the step must be W − lr·∂L/∂W and b − lr·∂L/∂b (plain SGD).
 
-use gradlab::config::{Config, apply_override};
+mod common;
+
+use common::config_with;
+
+use gradlab::config::Config;
 use gradlab::data::BatchSampler;
 use gradlab::train::{StepRecord, TrainError, Trainer};
 
@@ -33,15 +37,6 @@ const LOSS_RTOL: f64 = 1e-12;
 /// Steps checked per net: the first, and two after updates so that a probe reading
 /// stale weights or a stale batch would show.
 const STEPS_CHECKED: usize = 3;
-
-fn config_with(assignments: &[&str]) -> Config {
-    let mut config = Config::default();
-    for assignment in assignments {
-        config = apply_override(&config, assignment).expect("a valid override");
-    }
-    config.validate().expect("a valid config");
-    config
-}
 
 fn relative_error(value: f64, reference: f64) -> f64 {
     (value - reference).abs() / reference.abs()

@@ -6,17 +6,12 @@
 //! the measured values, so a change of summation order cannot trip them, yet a remedy
 //! that stopped working would.
 
-use gradlab::config::{Config, apply_override};
-use gradlab::train::{StepRecord, TrainError, Trainer, tensor_norm};
+mod common;
 
-fn config_with(assignments: &[&str]) -> Config {
-    let mut config = Config::default();
-    for assignment in assignments {
-        config = apply_override(&config, assignment).expect("a valid override");
-    }
-    config.validate().expect("a valid config");
-    config
-}
+use common::config_with;
+
+use gradlab::config::Config;
+use gradlab::train::{StepRecord, TrainError, Trainer, tensor_norm};
 
 /// The records of the first `steps` steps of a fresh run.
 fn run(config: &Config, steps: usize) -> Result<Vec<StepRecord>, TrainError> {

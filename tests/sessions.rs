@@ -2,19 +2,13 @@
 //! kind of bad session file is refused with a message, never a panic, and never by
 //! touching the files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::gradlab;
 use gradlab::session::{Session, SessionError};
 use proptest::prelude::*;
-
-fn gradlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradlab"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("gradlab runs")
-}
 
 fn run_ok(args: &[&str]) {
     let output = gradlab(args);

@@ -6,7 +6,11 @@
 //! al. (2015, "Delving deep into rectifiers") chose the init N(0, 2/fan_in) so that a
 //! ReLU net keeps the gradient's variance the same in every layer.
 
-use gradlab::config::{Config, apply_override};
+mod common;
+
+use common::config_with;
+
+use gradlab::config::Config;
 use gradlab::train::{TrainError, Trainer};
 
 /// The first steps of a run, every one checked.
@@ -14,15 +18,6 @@ const STEPS: usize = 20;
 
 /// Seeds tried for each net: the effect must not hang on one draw of the weights.
 const SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
-
-fn config_with(assignments: &[&str]) -> Config {
-    let mut config = Config::default();
-    for assignment in assignments {
-        config = apply_override(&config, assignment).expect("a valid override");
-    }
-    config.validate().expect("a valid config");
-    config
-}
 
 /// weight_grad_norm of layer 1 divided by that of the output layer, for each of the
 /// first `STEPS` steps.
