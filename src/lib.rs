@@ -3,6 +3,7 @@
 //! The core (everything but [`ui`]) never touches the GUI, so an experiment runs the
 //! same in the app, on the command line and in the tests.
 
+pub mod bench;
 pub mod colormap;
 pub mod config;
 pub mod data;

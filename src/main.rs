@@ -37,8 +37,26 @@ enum Command {
     Run(RunArgs),
     /// Write figures (PNG, SVG) and metrics for every run of a saved session.
     Export(ExportArgs),
+    /// Time a reference workload (w1, w2, w2nobn) through the trainer with every probe
+    /// on; the last line reads `WORKLOAD steps_per_sec=X`.
+    Bench(BenchArgs),
     /// List the built-in experiments.
     Presets,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// w1, w2 or w2nobn (see the README's performance section).
+    workload: String,
+    /// Timed runs; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Steps per timed run (default: about a second of work).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Untimed steps first (default: a quarter of a run).
+    #[arg(long)]
+    warmup: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -105,6 +123,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Run(args)) => run(args),
         Some(Command::Export(args)) => export(args),
+        Some(Command::Bench(args)) => bench(&args),
         Some(Command::Presets) => {
             list_presets();
             Ok(())
@@ -129,6 +148,31 @@ fn set_compute_threads() {
         // SAFETY: called first thing in `main`, before any other thread exists.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
     }
+}
+
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    let workload: gradlab::bench::Workload = args.workload.parse().map_err(anyhow::Error::msg)?;
+    let config = workload.config().map_err(anyhow::Error::msg)?;
+    let steps = args
+        .steps
+        .unwrap_or_else(|| workload.default_steps())
+        .max(1);
+    let warmup = args.warmup.unwrap_or((steps / 4).max(2));
+    println!(
+        "{}: {} (every probe on), {} runs of {steps} steps",
+        workload.name(),
+        config.summary(),
+        args.runs.max(1)
+    );
+    let result = gradlab::bench::measure(&config, warmup, args.runs.max(1), steps)?;
+    let runs: Vec<String> = result.runs.iter().map(|r| format!("{r:.1}")).collect();
+    println!("runs: {}", runs.join(", "));
+    println!(
+        "{} steps_per_sec={:.2}",
+        workload.name(),
+        result.steps_per_sec()
+    );
+    Ok(())
 }
 
 fn list_presets() {
