@@ -46,6 +46,17 @@ pub struct LiveRun {
 }
 
 impl LiveRun {
+    /// A run shown from its recorded history alone, as one read from a file.
+    pub fn from_history(run_id: u64, config: Config, history: RunHistory) -> Self {
+        Self {
+            run_id,
+            config,
+            history,
+            phase: Phase::Loaded,
+            rate: StepRate::default(),
+        }
+    }
+
     pub fn is_live(&self) -> bool {
         match &self.phase {
             Phase::Starting => true,
@@ -333,14 +344,8 @@ impl GradLabApp {
         self.metric = view.heatmap_metric;
         self.heatmap.clear();
         self.heatmap.show_steps(view.heatmap_steps);
-        self.run = Some(LiveRun {
-            run_id,
-            config: run.config,
-            history: run.history,
-            // The trainer's state event follows when the run can continue.
-            phase: Phase::Loaded,
-            rate: StepRate::default(),
-        });
+        // The trainer's state event follows when the run can continue.
+        self.run = Some(LiveRun::from_history(run_id, run.config, run.history));
         let how = if continuable {
             "press Resume to continue training"
         } else {
