@@ -21,7 +21,7 @@ fn record(step: u64) -> StepRecord {
         step,
         loss: 2.3 * wobble,
         accuracy: 0.1 * wobble,
-        test_accuracy: (step % 100 == 0).then_some(0.1),
+        test_accuracy: step.is_multiple_of(100).then_some(0.1),
         lr: 0.1,
         grad_norm_total: 1.0,
         grad_norm_clipped: 1.0,
