@@ -253,7 +253,16 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
 fn print_summary(outcome: &gradlab::run::RunOutcome) {
     let history = &outcome.history;
     let last = history.len().saturating_sub(1);
-    println!("steps: {}", history.last_step());
+    let stopped = if outcome.divergence.is_some() {
+        " (stopped: diverged)"
+    } else {
+        ""
+    };
+    println!(
+        "steps: {} of {}{stopped}",
+        history.last_step(),
+        outcome.planned_steps
+    );
     if let Some(loss) = history.loss().last() {
         println!("final batch loss: {loss:.4}");
     }

@@ -24,6 +24,8 @@ pub struct RunOutcome {
     pub files: Vec<PathBuf>,
     /// The hidden layers' activation, which the diagnosis needs.
     pub activation: crate::config::Activation,
+    /// The step the run was to reach.
+    pub planned_steps: u64,
 }
 
 /// Trains `config` for its `train.steps`, calling `on_step` after every step, and
@@ -95,6 +97,7 @@ fn train_and_write(
 
     let config = trainer.config().clone();
     let activation = config.model.activation;
+    let planned_steps = config.train.steps;
     write_atomic(&csv_path, metrics_csv(&history).as_bytes())
         .with_context(|| format!("could not write {}", csv_path.display()))?;
     heatmap_png(
@@ -121,5 +124,6 @@ fn train_and_write(
         divergence,
         files,
         activation,
+        planned_steps,
     })
 }

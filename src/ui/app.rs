@@ -703,7 +703,7 @@ impl GradLabApp {
             ui.separator();
             let label = ui.label("experiment:");
             egui::ComboBox::from_id_salt("preset")
-                .selected_text("load a preset…")
+                .selected_text(self.guide.map_or("load a preset…", |p| p.name))
                 .width(220.0)
                 .show_ui(ui, |ui| {
                     for preset in PRESETS {
