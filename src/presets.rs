@@ -1,6 +1,7 @@
 //! The built-in experiments, stored under `assets/presets/` in the config format.
 
 use crate::config::{Config, ConfigError};
+use crate::train::LayerMetric;
 
 /// A named experiment with one line saying what it shows, and a guide: what to look
 /// at, what to expect and why, with the paper it comes from.
@@ -8,6 +9,8 @@ pub struct Preset {
     pub name: &'static str,
     pub description: &'static str,
     pub guide: &'static str,
+    /// The heatmap metric the guide starts from.
+    pub metric: LayerMetric,
     json: &'static str,
 }
 
@@ -24,36 +27,42 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "deep_sigmoid",
         guide: include_str!("../assets/presets/deep_sigmoid.md"),
+        metric: LayerMetric::WeightGradNorm,
         description: "20 sigmoid layers, standard init, digits: the gradient vanishes toward the input",
         json: include_str!("../assets/presets/deep_sigmoid.json"),
     },
     Preset {
         name: "deep_sigmoid_f64",
         guide: include_str!("../assets/presets/deep_sigmoid_f64.md"),
+        metric: LayerMetric::WeightGradNorm,
         description: "the same in f64, to see how far the gradient really falls",
         json: include_str!("../assets/presets/deep_sigmoid_f64.json"),
     },
     Preset {
         name: "deep_relu_he",
         guide: include_str!("../assets/presets/deep_relu_he.md"),
+        metric: LayerMetric::WeightGradNorm,
         description: "20 ReLU layers with He init: the gradient reaches the input side",
         json: include_str!("../assets/presets/deep_relu_he.json"),
     },
     Preset {
         name: "shallow_relu",
         guide: include_str!("../assets/presets/shallow_relu.md"),
+        metric: LayerMetric::WeightGradNorm,
         description: "2 ReLU layers on digits: learns to over 90% test accuracy in seconds",
         json: include_str!("../assets/presets/shallow_relu.json"),
     },
     Preset {
         name: "tanh_spirals",
         guide: include_str!("../assets/presets/tanh_spirals.md"),
+        metric: LayerMetric::WeightGradNorm,
         description: "8 tanh layers with Xavier init on two spirals",
         json: include_str!("../assets/presets/tanh_spirals.json"),
     },
     Preset {
         name: "huge_init",
         guide: include_str!("../assets/presets/huge_init.md"),
+        metric: LayerMetric::WeightGradNorm,
         description: "20 ReLU layers drawn from N(0, 1): gradients explode and the run diverges",
         json: include_str!("../assets/presets/huge_init.json"),
     },
@@ -61,54 +70,63 @@ pub const PRESETS: &[Preset] = &[
         name: "tiny_init",
         description: "20 tanh layers drawn from N(0, 0.02²): the weights alone make the gradient vanish",
         guide: include_str!("../assets/presets/tiny_init.md"),
+        metric: LayerMetric::WeightGradNorm,
         json: include_str!("../assets/presets/tiny_init.json"),
     },
     Preset {
         name: "tanh_xavier",
         description: "20 tanh layers with Xavier init: an even gradient, and digits learned",
         guide: include_str!("../assets/presets/tanh_xavier.md"),
+        metric: LayerMetric::WeightGradNorm,
         json: include_str!("../assets/presets/tanh_xavier.json"),
     },
     Preset {
         name: "depth_alone",
         description: "60 tanh layers with Xavier init: depth alone slows training",
         guide: include_str!("../assets/presets/depth_alone.md"),
+        metric: LayerMetric::WeightGradNorm,
         json: include_str!("../assets/presets/depth_alone.json"),
     },
     Preset {
         name: "batch_norm",
         description: "deep_sigmoid with batch normalisation: the gradient reaches layer 1",
         guide: include_str!("../assets/presets/batch_norm.md"),
+        metric: LayerMetric::WeightGradNorm,
         json: include_str!("../assets/presets/batch_norm.json"),
     },
     Preset {
         name: "residual",
         description: "deep_sigmoid with a skip every 2 layers: the gradient flows, learning still stalls",
         guide: include_str!("../assets/presets/residual.md"),
+        metric: LayerMetric::WeightGradNorm,
         json: include_str!("../assets/presets/residual.json"),
     },
     Preset {
         name: "clipping_exploding",
         description: "huge init with global-norm clipping: the run stays finite",
         guide: include_str!("../assets/presets/clipping_exploding.md"),
+        metric: LayerMetric::WeightGradNorm,
         json: include_str!("../assets/presets/clipping_exploding.json"),
     },
     Preset {
         name: "clipping_vanishing",
         description: "claim: clipping helps a vanishing gradient (it does not)",
         guide: include_str!("../assets/presets/clipping_vanishing.md"),
+        metric: LayerMetric::WeightGradNorm,
         json: include_str!("../assets/presets/clipping_vanishing.json"),
     },
     Preset {
         name: "dropout_l2",
         description: "claim: dropout and L2 help a vanishing gradient (they do not)",
         guide: include_str!("../assets/presets/dropout_l2.md"),
+        metric: LayerMetric::WeightGradNorm,
         json: include_str!("../assets/presets/dropout_l2.json"),
     },
     Preset {
         name: "adam_vanishing",
         description: "claim: Adam fixes a vanishing gradient (not when it is below Adam's epsilon)",
         guide: include_str!("../assets/presets/adam_vanishing.md"),
+        metric: LayerMetric::UpdateRatio,
         json: include_str!("../assets/presets/adam_vanishing.json"),
     },
 ];

@@ -169,3 +169,24 @@ fn changed_settings_ask_for_a_reset() {
         Some(3)
     );
 }
+
+#[test]
+fn a_recovered_run_counts_as_unsaved() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join(gradlab::ui::RECOVERY_FILE);
+    let mut harness = harness();
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "a few steps", |app| {
+        app.run.as_ref().is_some_and(|r| r.history.last_step() >= 3)
+    });
+    harness.get_by_label("Pause").click();
+    step_until(&mut harness, "the pause", paused);
+    harness.state_mut().save_session(Some(copy.clone()));
+    step_until(&mut harness, "the save", |app| !app.unsaved);
+
+    harness.get_by_label("Reset").click();
+    harness.state_mut().open_session(&copy);
+    step_until(&mut harness, "the copy to open", paused);
+    // Closing now would ask first, and Save would not write back to the hidden copy.
+    assert!(harness.state().unsaved);
+}

@@ -50,7 +50,8 @@ pub fn export_session(
     out_dir: &Path,
     options: &ExportOptions,
 ) -> Result<Vec<PathBuf>, ExportError> {
-    let session = Session::load(session_path)?;
+    // Figures need only what was recorded, not the training state beside it.
+    let session = Session::load_without_state(session_path)?;
     if session.runs.is_empty() {
         return Err(ExportError::NoRuns(session_path.to_owned()));
     }

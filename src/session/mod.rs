@@ -179,6 +179,12 @@ impl Session {
         })
     }
 
+    /// Reads and checks a session file without its training state: enough to show or
+    /// export what it recorded, even where the sidecars did not come along.
+    pub fn load_without_state(path: &Path) -> Result<Self, SessionError> {
+        Self::load_json(path)
+    }
+
     /// Reads and checks a session file and its sidecars. See [`Self::load_with_checkpoints`].
     pub fn load(path: &Path) -> Result<Self, SessionError> {
         Self::load_with_checkpoints(path).map(|(session, _)| session)

@@ -53,6 +53,8 @@ pub enum Command {
         name: String,
         view: ViewState,
         recovery: bool,
+        /// Pick `name-2.json`, `name-3.json`, … rather than replace an existing file.
+        fresh_name: bool,
     },
 }
 
@@ -206,6 +208,20 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, TrainError>) -> Result<T, String> {
     }
 }
 
+/// `path`, or the first of `stem-2.json`, `stem-3.json`, … beside it not yet taken.
+fn free_session_path(path: &std::path::Path) -> PathBuf {
+    if !path.exists() {
+        return path.to_owned();
+    }
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "session".into(), |s| s.to_string_lossy().into_owned());
+    (2u32..)
+        .map(|n| path.with_file_name(format!("{stem}-{n}.json")))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| path.to_owned())
+}
+
 struct ActiveRun {
     run_id: u64,
     name: String,
@@ -320,7 +336,13 @@ impl Loop {
                 name,
                 view,
                 recovery,
+                fresh_name,
             } => {
+                let path = if fresh_name {
+                    free_session_path(&path)
+                } else {
+                    path
+                };
                 let result = self.save(&path, name, view).map(|()| path);
                 self.push(WorkerEvent::Saved { result, recovery });
             }

@@ -9,14 +9,14 @@ use egui::{Key, RichText};
 use super::colorbar::colorbar_ui;
 use super::curves::curves_ui;
 use super::diagnosis_line::diagnosis_ui;
-use super::files::{DialogPoll, DialogPurpose, PendingDialog};
+use super::files::{DialogPoll, DialogPurpose, PendingDialog, dialog_service_available};
 use super::guide::guide_ui;
 use super::heatmap::HeatmapView;
 use super::panels::{PanelContext, settings_ui};
 use super::profile::profile_ui;
 use super::run_controls::{RunAction, run_controls_ui};
 use super::screenshot::{Capture, Screenshots};
-use super::session_browser::{SESSIONS_FOLDER, SessionBrowser};
+use super::session_browser::{BrowserAction, SESSIONS_FOLDER, SessionBrowser};
 use super::status::status_ui;
 use super::theme;
 use crate::config::Config;
@@ -187,20 +187,23 @@ impl GradLabApp {
             ));
             return;
         }
-        let path = path
-            .or_else(|| self.session_path.clone())
-            .unwrap_or_else(|| {
+        // A new file is named after the settings and never replaces another session;
+        // Save on an opened or saved session writes back to it.
+        let (path, fresh_name) = match (path, &self.session_path) {
+            (Some(chosen), _) => (chosen, false),
+            (None, Some(current)) => (current.clone(), false),
+            (None, None) => {
                 let c = &run.config;
                 let name = format!(
-                    "{}-{}x{}-{}-step{}.json",
+                    "{}-{}x{}-{}.json",
                     c.task.kind.label(),
                     c.model.depth,
                     c.model.width,
                     c.model.activation.label(),
-                    run.history.last_step()
                 );
-                Path::new(SESSIONS_FOLDER).join(name)
-            });
+                (Path::new(SESSIONS_FOLDER).join(name), true)
+            }
+        };
         let name = path
             .file_stem()
             .map_or_else(|| "run".to_owned(), |s| s.to_string_lossy().into_owned());
@@ -210,6 +213,7 @@ impl GradLabApp {
             name,
             view,
             recovery: false,
+            fresh_name,
         });
     }
 
@@ -235,6 +239,7 @@ impl GradLabApp {
             name: "recovered run".into(),
             view,
             recovery: true,
+            fresh_name: false,
         });
     }
 
@@ -276,11 +281,13 @@ impl GradLabApp {
                 || "gradlab".to_owned(),
                 |s| s.to_string_lossy().into_owned(),
             );
-        let (run, step) = self
-            .run
-            .as_ref()
-            .map_or((0, 0), |r| (r.run_id, r.history.last_step()));
-        let name = format!("{session}-run{run}-step{step}-{}.png", capture.label());
+        let step = self.run.as_ref().map_or(0, |r| r.history.last_step());
+        let panel = match capture {
+            Capture::Heatmap => format!("heatmap-{}", self.metric.name()),
+            other => other.label().to_owned(),
+        };
+        // The screenshot thread adds -2, -3, … rather than overwrite an earlier one.
+        let name = format!("{session}-step{step}-{panel}");
         self.screenshots.request(&self.ctx, crop, name);
     }
 
@@ -294,6 +301,21 @@ impl GradLabApp {
     }
 
     fn show_dialog(&mut self, purpose: DialogPurpose) {
+        if !dialog_service_available() {
+            let fallback = match purpose {
+                DialogPurpose::Open => "use Open… and its path field",
+                DialogPurpose::SaveAs => "use Open… and its \"save the run as\" field",
+                DialogPurpose::ScreenshotFolder => "screenshots go to the screenshots/ folder",
+            };
+            self.notice = Some(Notice::Error(format!(
+                "this desktop has no file dialog (no desktop portal, no zenity): {fallback}"
+            )));
+            if purpose != DialogPurpose::ScreenshotFolder {
+                let wake_ctx = self.ctx.clone();
+                self.browser.show(move || wake_ctx.request_repaint());
+            }
+            return;
+        }
         let wake_ctx = self.ctx.clone();
         match PendingDialog::show(purpose, PathBuf::from(SESSIONS_FOLDER), move || {
             wake_ctx.request_repaint()
@@ -352,8 +374,11 @@ impl GradLabApp {
             "no training state: view only"
         };
         self.notice = Some(Notice::Info(format!("opened {} ({how})", path.display())));
-        self.session_path = Some(path);
-        self.unsaved = false;
+        // A recovered run is unsaved work: Save gives it a name of its own, and closing
+        // asks first.
+        let recovered = path.file_name().is_some_and(|n| n == RECOVERY_FILE);
+        self.unsaved = recovered;
+        self.session_path = (!recovered).then_some(path);
     }
 
     fn take_run_id(&mut self) -> u64 {
@@ -396,7 +421,10 @@ impl GradLabApp {
                 });
             }
             RunAction::Pause => self.send(Command::Pause),
-            RunAction::Resume => self.send(Command::Resume),
+            RunAction::Resume => {
+                self.send(Command::Resume);
+                self.notice = None;
+            }
             RunAction::StepOnce => self.send(Command::StepOnce),
             RunAction::Stop => self.send(Command::Stop),
             RunAction::Reset => {
@@ -528,8 +556,10 @@ impl GradLabApp {
         self.close_request_ui(ui);
         self.recovery_offer_ui(ui);
         self.shortcuts_ui(ui);
-        if let Some(path) = self.browser.browser_ui(&self.ctx.clone()) {
-            self.open_session(&path);
+        match self.browser.browser_ui(&self.ctx.clone()) {
+            Some(BrowserAction::Open(path)) => self.open_session(&path),
+            Some(BrowserAction::SaveAs(path)) => self.save_session(Some(path)),
+            None => {}
         }
 
         egui::Panel::top("top-bar").show(ui, |ui| self.top_bar_ui(ui));
@@ -610,11 +640,8 @@ impl GradLabApp {
     }
 
     fn shortcuts_ui(&mut self, ui: &mut egui::Ui) {
+        // The shortcuts with modifiers first: a plain F12 also matches Shift+F12.
         let shots = [
-            (
-                egui::KeyboardShortcut::new(egui::Modifiers::NONE, Key::F12),
-                Capture::Window,
-            ),
             (
                 egui::KeyboardShortcut::new(egui::Modifiers::SHIFT, Key::F12),
                 Capture::Heatmap,
@@ -622,6 +649,10 @@ impl GradLabApp {
             (
                 egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, Key::F12),
                 Capture::Curves,
+            ),
+            (
+                egui::KeyboardShortcut::new(egui::Modifiers::NONE, Key::F12),
+                Capture::Window,
             ),
         ];
         for (shortcut, capture) in shots {
@@ -716,6 +747,7 @@ impl GradLabApp {
                                 Ok(config) => {
                                     self.draft = config;
                                     self.guide = Some(preset);
+                                    self.metric = preset.metric;
                                 }
                                 Err(err) => self.notice = Some(Notice::Error(err.to_string())),
                             }
@@ -801,7 +833,11 @@ impl GradLabApp {
         });
 
         if let Some(preset) = self.guide {
-            guide_ui(ui, preset);
+            let shows_other_run = self
+                .run
+                .as_ref()
+                .is_some_and(|r| preset.config().is_ok_and(|c| c != r.config));
+            guide_ui(ui, preset, shows_other_run);
         }
 
         let Some(run) = &self.run else {

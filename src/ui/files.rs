@@ -5,6 +5,17 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 
+/// Whether the desktop offers a file dialog rfd can use: the desktop portal (over the
+/// session's D-Bus) or zenity. Without either, rfd returns nothing, which would look
+/// like a cancelled dialog.
+pub fn dialog_service_available() -> bool {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        return true;
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("zenity").is_file()))
+}
+
 /// What a dialog is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DialogPurpose {

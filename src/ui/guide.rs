@@ -7,12 +7,19 @@ use egui::{FontId, RichText};
 use super::theme;
 use crate::presets::Preset;
 
-/// Draws the guide of `preset` as a collapsible section, open at first.
-pub fn guide_ui(ui: &mut egui::Ui, preset: &Preset) {
+/// Draws the guide of `preset` as a collapsible section, open at first;
+/// `shows_other_run` says that the run on screen was trained with other settings.
+pub fn guide_ui(ui: &mut egui::Ui, preset: &Preset, shows_other_run: bool) {
     egui::CollapsingHeader::new(RichText::new(format!("Guide: {}", preset.name)).strong())
         .id_salt("preset-guide")
         .default_open(true)
         .show(ui, |ui| {
+            if shows_other_run {
+                ui.label(
+                    RichText::new("The run on screen has other settings: Reset, then Start, to run this experiment.")
+                        .color(theme::WARNING_COLOR),
+                );
+            }
             for paragraph in preset
                 .guide
                 .split("\n\n")

@@ -15,7 +15,7 @@ mod session_browser;
 mod status;
 mod theme;
 
-pub use app::{GradLabApp, LiveRun, Notice, Phase};
+pub use app::{GradLabApp, LiveRun, Notice, Phase, RECOVERY_FILE};
 
 use std::path::PathBuf;
 

@@ -49,16 +49,17 @@ impl Default for Screenshots {
 
 impl Screenshots {
     /// Asks for the next frame and saves `crop` of it (the whole window for `None`) as
-    /// `file_name` in the screenshot folder.
-    pub fn request(&self, ctx: &egui::Context, crop: Option<Rect>, file_name: String) {
+    /// `stem.png` in the screenshot folder, or `stem-2.png`, … if that exists.
+    pub fn request(&self, ctx: &egui::Context, crop: Option<Rect>, stem: String) {
         let sender = self.sender.clone();
-        let path = self.folder.join(file_name);
+        let folder = self.folder.clone();
         let pixels_per_point = ctx.pixels_per_point();
         let wake = ctx.clone();
         ctx.request_screenshot(move |image: Arc<ColorImage>| {
             let spawned = std::thread::Builder::new()
                 .name("gradlab-screenshot".into())
                 .spawn(move || {
+                    let path = free_path(&folder, &stem);
                     let result = save_png(&image, crop, pixels_per_point, &path).map(|()| path);
                     // A full queue means nobody is listening any more.
                     if sender.try_send(result).is_ok() {
@@ -76,6 +77,18 @@ impl Screenshots {
     pub fn finished(&self) -> Vec<Result<PathBuf, String>> {
         self.receiver.try_iter().collect()
     }
+}
+
+/// `folder/stem.png`, or the first of `stem-2.png`, `stem-3.png`, … not yet taken.
+fn free_path(folder: &std::path::Path, stem: &str) -> PathBuf {
+    let first = folder.join(format!("{stem}.png"));
+    if !first.exists() {
+        return first;
+    }
+    (2u32..)
+        .map(|n| folder.join(format!("{stem}-{n}.png")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
 }
 
 fn save_png(
@@ -129,5 +142,14 @@ mod tests {
         let decoded = image::open(&panel).expect("a valid PNG").to_rgba8();
         assert_eq!(decoded.dimensions(), (60, 80));
         assert_eq!(decoded.get_pixel(0, 0).0, [20, 7, 9, 255]);
+    }
+
+    #[test]
+    fn a_taken_name_gets_a_number() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = free_path(dir.path(), "shot");
+        assert_eq!(first, dir.path().join("shot.png"));
+        std::fs::write(&first, b"x").expect("write");
+        assert_eq!(free_path(dir.path(), "shot"), dir.path().join("shot-2.png"));
     }
 }

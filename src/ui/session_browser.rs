@@ -23,6 +23,12 @@ pub struct SessionEntry {
     pub description: Result<String, String>,
 }
 
+/// What the user asked the browser for.
+pub enum BrowserAction {
+    Open(PathBuf),
+    SaveAs(PathBuf),
+}
+
 /// The browser window's state.
 #[derive(Default)]
 pub struct SessionBrowser {
@@ -30,6 +36,7 @@ pub struct SessionBrowser {
     entries: Vec<SessionEntry>,
     scanning: Option<Receiver<Vec<SessionEntry>>>,
     typed_path: String,
+    save_path: String,
 }
 
 impl SessionBrowser {
@@ -50,8 +57,8 @@ impl SessionBrowser {
         }
     }
 
-    /// Draws the window; returns the session the user chose to open.
-    pub fn browser_ui(&mut self, ctx: &egui::Context) -> Option<PathBuf> {
+    /// Draws the window; returns what the user chose to do.
+    pub fn browser_ui(&mut self, ctx: &egui::Context) -> Option<BrowserAction> {
         if let Some(receiver) = &self.scanning
             && let Ok(entries) = receiver.try_recv()
         {
@@ -90,7 +97,7 @@ impl SessionBrowser {
                                         .on_hover_text("Open this session")
                                         .clicked()
                                     {
-                                        chosen = Some(entry.path.clone());
+                                        chosen = Some(BrowserAction::Open(entry.path.clone()));
                                     }
                                     ui.label(entry.modified.map_or_else(String::new, age));
                                     match &entry.description {
@@ -104,24 +111,38 @@ impl SessionBrowser {
                             });
                     });
                 ui.separator();
-                ui.horizontal(|ui| {
-                    let label = ui.label("or a file:");
-                    ui.text_edit_singleline(&mut self.typed_path)
-                        .labelled_by(label.id);
-                    if ui
-                        .add_enabled(
-                            !self.typed_path.trim().is_empty(),
-                            egui::Button::new("Open file"),
-                        )
-                        .clicked()
-                    {
-                        chosen = Some(PathBuf::from(self.typed_path.trim()));
+                if let Some(path) =
+                    path_row(ui, "or open a file:", "Open file", &mut self.typed_path)
+                {
+                    chosen = Some(BrowserAction::Open(path));
+                }
+                if let Some(mut path) =
+                    path_row(ui, "save the run as:", "Save here", &mut self.save_path)
+                {
+                    if path.extension().is_none() {
+                        path.set_extension("json");
                     }
-                });
+                    chosen = Some(BrowserAction::SaveAs(path));
+                }
             });
         self.open = open && chosen.is_none();
         chosen
     }
+}
+
+/// A labelled path field with a button; Enter in the field counts as the button.
+fn path_row(ui: &mut egui::Ui, label: &str, button: &str, text: &mut String) -> Option<PathBuf> {
+    ui.horizontal(|ui| {
+        let label = ui.label(label);
+        let field = ui.text_edit_singleline(text).labelled_by(label.id);
+        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let typed = text.trim();
+        let clicked = ui
+            .add_enabled(!typed.is_empty(), egui::Button::new(button))
+            .clicked();
+        ((clicked || entered) && !typed.is_empty()).then(|| PathBuf::from(typed))
+    })
+    .inner
 }
 
 /// Every `.json` file of `folder`, newest first, described.
@@ -149,7 +170,7 @@ fn scan(folder: &Path) -> Vec<SessionEntry> {
 }
 
 fn describe(path: &Path) -> Result<String, String> {
-    let session = Session::load(path).map_err(|e| e.to_string())?;
+    let session = Session::load_without_state(path).map_err(|e| e.to_string())?;
     let runs = session.runs.len();
     let last = session.runs.last().ok_or("no runs")?;
     Ok(format!(

@@ -35,6 +35,20 @@ pub fn status_ui(ui: &mut egui::Ui, run: Option<&LiveRun>, notice: Option<&Notic
                 }
                 ui.separator();
                 ui.label(phase_label(&run.phase));
+                if run.config.train.clip != crate::config::Clip::None
+                    && let (Some(total), Some(clipped)) = (
+                        run.history.grad_norm_total().last(),
+                        run.history.grad_norm_clipped().last(),
+                    )
+                {
+                    ui.separator();
+                    ui.label(format!(
+                        "gradient norm {total:.2e} clipped to {clipped:.2e}"
+                    ))
+                    .on_hover_text(
+                        "global norm of all gradients before and after clipping, this step",
+                    );
+                }
                 if let Some((step, accuracy)) = run.history.test_accuracy().last() {
                     ui.separator();
                     ui.label(format!(
