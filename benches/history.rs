@@ -1,43 +1,13 @@
 //! The history's hot paths: appending a step, summarising a long run for the heatmap,
 //! and drawing the heatmap figure of a long run.
 
+mod common;
+
+use common::{LAYERS, long_history, record};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use gradlab::export::heatmap_png;
 use gradlab::history::RunHistory;
-use gradlab::train::{LayerMetric, StepRecord};
-
-const LAYERS: usize = 21;
-
-/// A record whose norms fall by a decade a layer, as in a deep sigmoid net.
-fn record(step: u64) -> StepRecord {
-    let falling: Vec<f64> = (0..LAYERS)
-        .map(|l| 10f64.powi(l as i32 - 20) * (1.0 + (step % 7) as f64 * 0.01))
-        .collect();
-    StepRecord {
-        step,
-        loss: 2.3,
-        accuracy: 0.1,
-        lr: 0.1,
-        grad_norm_total: 1.0,
-        grad_norm_clipped: 1.0,
-        weight_grad_norm: falling.clone(),
-        activation_grad_norm: falling.clone(),
-        update_ratio: falling,
-        saturated_fraction: vec![0.5; LAYERS],
-        dead_fraction: vec![0.0; LAYERS],
-        activation_mean: vec![0.5; LAYERS],
-        activation_std: vec![0.1; LAYERS],
-        ..StepRecord::default()
-    }
-}
-
-fn long_history(steps: u64) -> RunHistory {
-    let mut history = RunHistory::new(LAYERS);
-    for step in 1..=steps {
-        history.push(&record(step));
-    }
-    history
-}
+use gradlab::train::LayerMetric;
 
 fn history_paths(c: &mut Criterion) {
     let one = record(1);

@@ -101,18 +101,23 @@ fn paused(app: &GradLabApp) -> bool {
         .is_some_and(|r| r.phase == gradlab::ui::Phase::Trainer(gradlab::train::RunState::Paused))
 }
 
+/// Starts a run, lets it take a few steps and pauses it.
+fn start_then_pause(harness: &mut Harness<'_, GradLabApp>) {
+    harness.get_by_label("Start").click();
+    step_until(harness, "a few steps", |app| {
+        app.run.as_ref().is_some_and(|r| r.history.last_step() >= 3)
+    });
+    harness.get_by_label("Pause").click();
+    step_until(harness, "the pause", paused);
+}
+
 #[test]
 fn save_reset_open_and_continue() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("saved.json");
     let mut harness = harness();
 
-    harness.get_by_label("Start").click();
-    step_until(&mut harness, "a few steps", |app| {
-        app.run.as_ref().is_some_and(|r| r.history.last_step() >= 3)
-    });
-    harness.get_by_label("Pause").click();
-    step_until(&mut harness, "the pause", paused);
+    start_then_pause(&mut harness);
     let saved_at = last_step(&harness);
 
     harness.state_mut().save_session(Some(path.clone()));
@@ -175,12 +180,7 @@ fn a_recovered_run_counts_as_unsaved() {
     let dir = tempfile::tempdir().expect("temp dir");
     let copy = dir.path().join(gradlab::ui::RECOVERY_FILE);
     let mut harness = harness();
-    harness.get_by_label("Start").click();
-    step_until(&mut harness, "a few steps", |app| {
-        app.run.as_ref().is_some_and(|r| r.history.last_step() >= 3)
-    });
-    harness.get_by_label("Pause").click();
-    step_until(&mut harness, "the pause", paused);
+    start_then_pause(&mut harness);
     harness.state_mut().save_session(Some(copy.clone()));
     step_until(&mut harness, "the save", |app| !app.unsaved);
 

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::figure::DrawResult;
 use super::style::{CAPTION_PX, CAPTION_TEXT, MARGIN_PX, Style, TEXT, TITLE_PX, ascii};
-use crate::history::RunHistory;
+use crate::history::{RunHistory, nice_step};
 
 /// How much wider than measured text is allowed to come out.
 const TEXT_WIDTH_SLACK: f64 = 1.15;
@@ -190,13 +190,7 @@ pub(super) fn max_ticks(length: u32, style: Style, spacing_px: f64) -> usize {
 /// leads the list when it is not a multiple and not too close to the next tick.
 pub(super) fn integer_ticks(low: f64, high: f64, max_count: usize) -> Vec<f64> {
     let (low, high) = (low.round(), high.round().max(low.round()));
-    let raw = ((high - low) / max_count.max(1) as f64).max(1.0);
-    let magnitude = 10f64.powi(raw.log10().floor() as i32);
-    let every = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * magnitude)
-        .find(|&step| step >= raw)
-        .unwrap_or(10.0 * magnitude);
+    let every = nice_step(((high - low) / max_count.max(1) as f64).max(1.0));
 
     let first = (low / every).ceil() * every;
     let mut ticks = Vec::new();
@@ -264,12 +258,7 @@ pub(super) fn nice_ticks(range: Range<f64>, max_count: usize) -> Vec<f64> {
     if !(raw.is_finite() && raw > 0.0) {
         return vec![range.start];
     }
-    let magnitude = 10f64.powi(raw.log10().floor() as i32);
-    let every = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * magnitude)
-        .find(|&step| step >= raw)
-        .unwrap_or(10.0 * magnitude);
+    let every = nice_step(raw);
     let first = (range.start / every).ceil() as i64;
     let last = (range.end / every).floor() as i64;
     let count = max_count as i64 + 1;

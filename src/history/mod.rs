@@ -3,7 +3,7 @@
 
 mod summary;
 
-pub use summary::{CellSummary, ColorRange, DisplayValue, decimate_min_max};
+pub use summary::{CellSummary, ColorRange, DisplayValue, decimate_min_max, nice_step};
 
 use std::collections::BTreeMap;
 

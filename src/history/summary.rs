@@ -217,8 +217,9 @@ impl ColorRange {
     }
 }
 
-/// The smallest of 1, 2 or 5 times a power of ten that is at least `raw`.
-fn nice_step(raw: f64) -> f64 {
+/// The smallest of 1, 2 or 5 times a power of ten that is at least `raw` (1 for a
+/// `raw` that is not a positive number): the spacing of readable ticks.
+pub fn nice_step(raw: f64) -> f64 {
     if !(raw.is_finite() && raw > 0.0) {
         return 1.0;
     }

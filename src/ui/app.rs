@@ -106,8 +106,9 @@ pub struct GradLabApp {
     close_prompt: bool,
     close_after_save: bool,
     close_confirmed: bool,
-    /// The built-in experiment last loaded, whose guide is shown.
-    guide: Option<&'static Preset>,
+    /// The built-in experiment last loaded, whose guide is shown, with its settings
+    /// (parsed once, to compare with the run on screen).
+    guide: Option<(&'static Preset, Config)>,
 }
 
 /// The copy of the open session kept while training, in case the app crashes.
@@ -154,7 +155,9 @@ impl GradLabApp {
             close_prompt: false,
             close_after_save: false,
             close_confirmed: false,
-            guide: presets::find(presets::DEFAULT_PRESET).ok(),
+            guide: presets::find(presets::DEFAULT_PRESET)
+                .ok()
+                .and_then(|p| p.config().ok().map(|c| (p, c))),
         };
         if let Some(path) = open {
             app.open_session(&path);
@@ -734,7 +737,11 @@ impl GradLabApp {
             ui.separator();
             let label = ui.label("experiment:");
             egui::ComboBox::from_id_salt("preset")
-                .selected_text(self.guide.map_or("load a preset…", |p| p.name))
+                .selected_text(
+                    self.guide
+                        .as_ref()
+                        .map_or("load a preset…", |(p, _)| p.name),
+                )
                 .width(220.0)
                 .show_ui(ui, |ui| {
                     for preset in PRESETS {
@@ -745,8 +752,8 @@ impl GradLabApp {
                         {
                             match preset.config() {
                                 Ok(config) => {
-                                    self.draft = config;
-                                    self.guide = Some(preset);
+                                    self.draft = config.clone();
+                                    self.guide = Some((preset, config));
                                     self.metric = preset.metric;
                                 }
                                 Err(err) => self.notice = Some(Notice::Error(err.to_string())),
@@ -832,11 +839,8 @@ impl GradLabApp {
             }
         });
 
-        if let Some(preset) = self.guide {
-            let shows_other_run = self
-                .run
-                .as_ref()
-                .is_some_and(|r| preset.config().is_ok_and(|c| c != r.config));
+        if let Some((preset, config)) = &self.guide {
+            let shows_other_run = self.run.as_ref().is_some_and(|r| &r.config != config);
             guide_ui(ui, preset, shows_other_run);
         }
 
