@@ -37,7 +37,7 @@ pub fn run_headless(
     on_step: impl FnMut(&StepRecord),
 ) -> anyhow::Result<RunOutcome> {
     let trainer = Trainer::new(config)?;
-    let history = RunHistory::new(trainer.num_layers());
+    let history = trainer.new_history();
     train_and_write(trainer, history, "run 1", out_dir, on_step)
 }
 

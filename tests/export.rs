@@ -51,6 +51,7 @@ fn history(num_layers: usize, steps: u64, scale: f64, diverge_at: Option<u64>) -
             activation_mean: per_layer(&|l| l as f64 * 0.1 - 0.2),
             activation_std: per_layer(&|_| 0.5),
             prelu_slope: Vec::new(),
+            ..StepRecord::default()
         };
         assert!(history.push(&record));
     }

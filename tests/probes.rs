@@ -91,7 +91,8 @@ impl PlainNet {
     /// Copies the current weights out of the trainer's model.
     fn read_from(trainer: &Trainer, nonlinearity: Nonlinearity) -> Self {
         let layers = trainer
-            .model()
+            .mlp()
+            .expect("an mlp")
             .layers()
             .iter()
             .map(|layer| {

@@ -51,7 +51,7 @@ fn layer_1_to_output(record: &StepRecord) -> f64 {
 /// The Frobenius norm of all weight matrices together.
 fn total_weight_norm(trainer: &Trainer) -> Result<f64, TrainError> {
     let mut squares = 0.0;
-    for layer in trainer.model().layers() {
+    for layer in trainer.mlp().expect("an mlp").layers() {
         squares += tensor_norm(layer.weight.as_tensor())?.powi(2);
     }
     Ok(squares.sqrt())

@@ -85,18 +85,59 @@ impl Config {
             extras.push("f64".to_owned());
         }
         let extras: String = extras.iter().map(|e| format!(" · {e}")).collect();
-        format!(
-            "{} · {}×{} {} · {} init{} · {} lr {} · batch {}{extras} · seed {}",
-            self.task.kind.label(),
-            m.depth,
-            m.width,
-            m.activation.label(),
-            m.init.label(),
-            if matches!(m.init, Init::Normal | Init::Uniform) {
+        let init_scale = |init: Init| {
+            if matches!(init, Init::Normal | Init::Uniform) {
                 format!(" {}", m.init_scale)
             } else {
                 String::new()
-            },
+            }
+        };
+        let network = if m.kind.is_recurrent() {
+            let cell = match m.kind {
+                ModelKind::Rnn => format!("{} rnn", m.activation.label()),
+                kind => kind.label().to_owned(),
+            };
+            let forget = if m.kind == ModelKind::Lstm {
+                format!(" · forget bias {}", m.forget_bias)
+            } else {
+                String::new()
+            };
+            let gain = if m.recurrent_gain == 1.0 {
+                String::new()
+            } else {
+                format!(" gain {}", m.recurrent_gain)
+            };
+            format!(
+                "{}×{} {cell} · {}{} init, recurrent {}{}{gain}{forget}",
+                m.depth,
+                m.width,
+                m.init.label(),
+                init_scale(m.init),
+                m.recurrent_init.label(),
+                init_scale(m.recurrent_init),
+            )
+        } else {
+            format!(
+                "{}×{} {} · {}{} init",
+                m.depth,
+                m.width,
+                m.activation.label(),
+                m.init.label(),
+                init_scale(m.init),
+            )
+        };
+        let task = match self.task.kind {
+            TaskKind::Adding | TaskKind::SeqDigits => {
+                format!("{} T={}", self.task.kind.label(), self.task.seq_len)
+            }
+            TaskKind::Copy => format!(
+                "copy {} symbols over {} steps",
+                self.task.copy_length, self.task.seq_len
+            ),
+            kind => kind.label().to_owned(),
+        };
+        format!(
+            "{task} · {network}{extras} · {} lr {} · batch {} · seed {}",
             self.train.optimizer.label(),
             self.train.lr,
             self.train.batch_size,
@@ -113,11 +154,15 @@ impl Config {
 #[serde(default, deny_unknown_fields)]
 pub struct TaskConfig {
     pub kind: TaskKind,
-    /// Sequence length for sequence tasks (kept for recurrent tasks; unused by 2-D sets).
+    /// Sequence length of `adding`, the delay of `copy`, and 64 (pixels) or 8 (rows)
+    /// for `seq_digits`. Unused by the other tasks.
     pub seq_len: usize,
+    /// Symbols to remember in `copy`.
+    pub copy_length: usize,
     /// Standard deviation of the Gaussian noise added to 2-D toy sets.
     pub noise: f64,
-    /// Number of points drawn for a 2-D toy set (train and test together).
+    /// Number of examples drawn for a 2-D toy set or a synthetic sequence task (train
+    /// and test together).
     pub num_points: usize,
     /// Fraction of the examples held out for the test accuracy.
     pub test_fraction: f64,
@@ -128,9 +173,22 @@ impl Default for TaskConfig {
         Self {
             kind: TaskKind::Digits,
             seq_len: 64,
+            copy_length: 5,
             noise: 0.1,
             num_points: 2000,
             test_fraction: 0.2,
+        }
+    }
+}
+
+impl TaskConfig {
+    /// Time steps of one example: T for `adding` and `seq_digits`, 2·k + T for `copy`
+    /// (k symbols in, T blanks, k recalled); 1 for the flat tasks.
+    pub fn time_steps(&self) -> usize {
+        match self.kind {
+            TaskKind::Adding | TaskKind::SeqDigits => self.seq_len,
+            TaskKind::Copy => 2 * self.copy_length + self.seq_len,
+            _ => 1,
         }
     }
 }
@@ -149,16 +207,32 @@ pub enum TaskKind {
     Circles,
     /// Points in the square labelled by the sign of x·y.
     Xor,
+    /// Hochreiter & Schmidhuber 1997: a sequence of (value, marker) pairs; the target
+    /// is the sum of the two marked values.
+    Adding,
+    /// Remember `copy_length` symbols, wait `seq_len` blank steps, then recall them.
+    Copy,
+    /// The digits read as a sequence: one pixel per step (64 steps) or one row per
+    /// step (8 steps).
+    SeqDigits,
 }
 
 impl TaskKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 8] = [
         Self::Digits,
         Self::Spirals,
         Self::Moons,
         Self::Circles,
         Self::Xor,
+        Self::Adding,
+        Self::Copy,
+        Self::SeqDigits,
     ];
+
+    /// True for the tasks whose examples are sequences, which recurrent nets read.
+    pub fn is_sequence(self) -> bool {
+        matches!(self, Self::Adding | Self::Copy | Self::SeqDigits)
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -167,6 +241,9 @@ impl TaskKind {
             Self::Moons => "moons",
             Self::Circles => "circles",
             Self::Xor => "xor",
+            Self::Adding => "adding",
+            Self::Copy => "copy",
+            Self::SeqDigits => "seq_digits",
         }
     }
 }
@@ -174,15 +251,19 @@ impl TaskKind {
 // ---------------------------------------------------------------------------
 // Model
 
-/// The network: a multilayer perceptron of `depth` hidden layers.
+/// The network: a multilayer perceptron of `depth` hidden layers, or a recurrent net of
+/// `depth` stacked recurrent layers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     pub kind: ModelKind,
-    /// Number of hidden layers; the output layer comes on top of these.
+    /// Number of hidden layers (stacked recurrent layers); the output layer comes on
+    /// top of these.
     pub depth: usize,
-    /// Units per hidden layer.
+    /// Units per hidden layer (hidden size of a recurrent layer).
     pub width: usize,
+    /// The hidden nonlinearity of an MLP or a vanilla RNN. LSTM and GRU cells have
+    /// their own fixed sigmoid gates and tanh.
     pub activation: Activation,
     /// Slope of Leaky ReLU for negative inputs.
     pub leaky_slope: f64,
@@ -191,6 +272,13 @@ pub struct ModelConfig {
     pub init_scale: f64,
     /// A multiplier on the weights drawn by any scheme.
     pub init_gain: f64,
+    /// The scheme of a recurrent net's hidden-to-hidden weights (each gate's block
+    /// drawn on its own); `init` then covers the input weights.
+    pub recurrent_init: Init,
+    /// A multiplier on the recurrent weights.
+    pub recurrent_gain: f64,
+    /// LSTM forget-gate bias at initialisation (Gers et al. 2000; Jozefowicz et al. 2015).
+    pub forget_bias: f64,
     /// Batch normalisation after each hidden linear layer (Ioffe & Szegedy 2015).
     pub batch_norm: bool,
     /// An identity skip connection around every k hidden layers; 0 for none.
@@ -210,6 +298,9 @@ impl Default for ModelConfig {
             init: Init::Standard,
             init_scale: 0.1,
             init_gain: 1.0,
+            recurrent_init: Init::Standard,
+            recurrent_gain: 1.0,
+            forget_bias: 1.0,
             batch_norm: false,
             residual_every: 0,
             dropout: 0.0,
@@ -217,11 +308,35 @@ impl Default for ModelConfig {
     }
 }
 
-/// Network families. Recurrent nets arrive with their own issue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Network families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
     Mlp,
+    /// Elman's recurrent net: h_t = φ(x_t·W_x + h_{t−1}·W_h + b).
+    Rnn,
+    /// Long short-term memory (Hochreiter & Schmidhuber 1997, with the forget gate of
+    /// Gers et al. 2000).
+    Lstm,
+    /// Gated recurrent unit (Cho et al. 2014).
+    Gru,
+}
+
+impl ModelKind {
+    pub const ALL: [Self; 4] = [Self::Mlp, Self::Rnn, Self::Lstm, Self::Gru];
+
+    pub fn is_recurrent(self) -> bool {
+        self != Self::Mlp
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Mlp => "mlp",
+            Self::Rnn => "rnn",
+            Self::Lstm => "lstm",
+            Self::Gru => "gru",
+        }
+    }
 }
 
 /// Hidden-layer nonlinearities.
@@ -299,6 +414,9 @@ pub enum Init {
     LecunNormal,
     /// Saxe et al. 2014: a random orthogonal matrix (all singular values 1).
     Orthogonal,
+    /// The identity matrix (ones on the diagonal of a rectangular one), as in the
+    /// IRNN of Le, Jaitly & Hinton 2015.
+    Identity,
     /// N(0, σ²) with σ = `init_scale`.
     Normal,
     /// U(−a, a) with a = `init_scale`.
@@ -306,7 +424,7 @@ pub enum Init {
 }
 
 impl Init {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Standard,
         Self::XavierUniform,
         Self::XavierNormal,
@@ -314,6 +432,7 @@ impl Init {
         Self::HeNormal,
         Self::LecunNormal,
         Self::Orthogonal,
+        Self::Identity,
         Self::Normal,
         Self::Uniform,
     ];
@@ -327,6 +446,7 @@ impl Init {
             Self::HeNormal => "he_normal",
             Self::LecunNormal => "lecun_normal",
             Self::Orthogonal => "orthogonal",
+            Self::Identity => "identity",
             Self::Normal => "normal",
             Self::Uniform => "uniform",
         }

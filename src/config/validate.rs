@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use super::Config;
+use super::{Activation, Config, ModelKind, TaskKind};
 
 /// Why a configuration or an override was refused.
 #[derive(Debug, Error, PartialEq)]
@@ -43,6 +43,19 @@ impl Config {
         let tr = &self.train;
 
         check_int("task.seq_len", t.seq_len, 1, 1000, "1 to 1000")?;
+        match t.kind {
+            TaskKind::Adding => check_int("task.seq_len", t.seq_len, 10, 500, "10 to 500")?,
+            TaskKind::Copy => check_int("task.seq_len", t.seq_len, 1, 500, "1 to 500")?,
+            TaskKind::SeqDigits if t.seq_len != 8 && t.seq_len != 64 => {
+                return Err(ConfigError::OutOfRange {
+                    key: "task.seq_len",
+                    value: t.seq_len.to_string(),
+                    allowed: "64 (one pixel per step) or 8 (one row per step) for seq_digits",
+                });
+            }
+            _ => {}
+        }
+        check_int("task.copy_length", t.copy_length, 1, 50, "1 to 50")?;
         check_float("task.noise", t.noise, 0.0, 10.0, "0 to 10")?;
         check_int("task.num_points", t.num_points, 20, 100_000, "20 to 100000")?;
         check_float(
@@ -77,6 +90,14 @@ impl Config {
             "0 (none) to 100",
         )?;
         check_float("model.dropout", m.dropout, 0.0, 0.95, "0 to 0.95")?;
+        check_positive(
+            "model.recurrent_gain",
+            m.recurrent_gain,
+            100.0,
+            "above 0, at most 100",
+        )?;
+        check_float("model.forget_bias", m.forget_bias, -10.0, 10.0, "-10 to 10")?;
+        self.check_model_fits_task()?;
 
         check_positive("train.lr", tr.lr, 100.0, "above 0, at most 100")?;
         check_int("train.batch_size", tr.batch_size, 1, 4096, "1 to 4096")?;
@@ -116,6 +137,60 @@ impl Config {
             1.0,
             "above 0, at most 1",
         )?;
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Recurrent nets read sequences and MLPs read flat examples; the MLP-only
+    /// options are refused for recurrent nets rather than silently ignored.
+    fn check_model_fits_task(&self) -> Result<(), ConfigError> {
+        let m = &self.model;
+        let kind = self.task.kind;
+        let mismatch = |reason: String| ConfigError::Field {
+            key: "model.kind".into(),
+            reason,
+        };
+        if m.kind.is_recurrent() != kind.is_sequence() {
+            return Err(if m.kind.is_recurrent() {
+                mismatch(format!(
+                    "{} reads sequences, but task.kind={} is not one; use adding, copy or seq_digits",
+                    m.kind.label(),
+                    kind.label()
+                ))
+            } else {
+                mismatch(format!(
+                    "mlp takes digits, spirals, moons, circles or xor; task.kind={} is a sequence task for rnn, lstm or gru",
+                    kind.label()
+                ))
+            });
+        }
+        if !m.kind.is_recurrent() {
+            return Ok(());
+        }
+        check_int("model.depth", m.depth, 1, 4, "1 to 4 for recurrent nets")?;
+        let refuse = |key: &str, what: &str| ConfigError::Field {
+            key: key.to_owned(),
+            reason: format!(
+                "{what} applies to mlp only; for {} set it to its default",
+                m.kind.label()
+            ),
+        };
+        if m.batch_norm {
+            return Err(refuse("model.batch_norm", "batch norm"));
+        }
+        if m.residual_every != 0 {
+            return Err(refuse("model.residual_every", "a residual connection"));
+        }
+        if m.dropout != 0.0 {
+            return Err(refuse("model.dropout", "dropout"));
+        }
+        if m.kind == ModelKind::Rnn && m.activation == Activation::Prelu {
+            return Err(ConfigError::Field {
+                key: "model.activation".into(),
+                reason: "prelu is for mlp only; an rnn takes any other activation".into(),
+            });
+        }
         Ok(())
     }
 }

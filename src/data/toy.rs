@@ -21,7 +21,7 @@ pub fn generate(
             TaskKind::Spirals => spiral_point(class, rng),
             TaskKind::Moons => moon_point(class, rng),
             TaskKind::Circles => circle_point(class, rng),
-            TaskKind::Xor | TaskKind::Digits => xor_point(class, rng),
+            _ => xor_point(class, rng),
         };
         let nx: f64 = rng.sample(StandardNormal);
         let ny: f64 = rng.sample(StandardNormal);

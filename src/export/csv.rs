@@ -95,6 +95,7 @@ mod tests {
                 activation_mean: vec![-0.5, 0.1],
                 activation_std: vec![1.0, 2.0],
                 prelu_slope: vec![0.25],
+                ..StepRecord::default()
             });
         }
         let text = metrics_csv(&history);

@@ -17,6 +17,7 @@ use super::style::{
 use crate::colormap::{INF_RGB, NAN_RGB, ZERO_RGB, cell_rgb, gradient_rgb};
 use crate::history::{ColorRange, RunHistory};
 use crate::session::SavedRun;
+use crate::train::rows::RowKind;
 use crate::train::{LayerMetric, Scale};
 
 /// Tick labels of a layer axis need less room than those of a step axis.
@@ -166,6 +167,10 @@ fn short_label(metric: LayerMetric) -> &'static str {
         LayerMetric::DeadFraction => "dead fraction",
         LayerMetric::ActivationMean => "mean(h)",
         LayerMetric::ActivationStd => "std(h)",
+        LayerMetric::HiddenGradNorm => "|dL/dh_t|",
+        LayerMetric::GateMean => "gate mean",
+        LayerMetric::GateSaturation => "saturated gates",
+        LayerMetric::RecurrentSigma => "sigma_max(W_h)",
     }
 }
 
@@ -190,7 +195,8 @@ where
     DB::ErrorType: 'static,
 {
     let history = panel.history;
-    let num_layers = history.num_layers().max(1) as f64;
+    let num_layers = history.rows(panel.metric).max(1) as f64;
+    let row_kind = RowKind::for_metric(history.is_recurrent(), panel.metric);
     let (width, height) = area.dim_in_pixel();
 
     let mut builder = ChartBuilder::on(area);
@@ -220,7 +226,7 @@ where
     let room = height.saturating_sub(style.upx(X_LABEL_AREA_PX + 40.0));
     let y_desc = first_fitting(
         area,
-        &["layer (1 = input side)", "layer"],
+        &[row_kind.axis_title(), row_kind.short_title()],
         &desc_style,
         room,
     )?;
@@ -261,7 +267,7 @@ where
         return Ok(());
     }
     let max_columns = chart.plotting_area().dim_in_pixel().0 as usize;
-    for layer in 0..history.num_layers() {
+    for layer in 0..history.rows(panel.metric) {
         let row = row_cells(history, panel.metric, layer, &panel.range, max_columns);
         chart.draw_series(row)?;
     }

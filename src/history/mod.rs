@@ -16,11 +16,20 @@ use crate::train::{LayerMetric, StepRecord};
 #[serde(transparent)]
 pub struct Series(#[serde(with = "crate::session::nonfinite")] pub Vec<f64>);
 
-/// Every step of a run, kept column by column: one value per layer per step.
+/// Every step of a run, kept column by column: one value per row per step. The rows
+/// of most metrics are the layers; recurrent nets also record metrics over time steps,
+/// gates and weight matrices, whose row counts are kept in `rows`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunHistory {
     num_layers: usize,
+    /// Row counts of the metrics that do not have one row per layer (all metrics of an
+    /// MLP do, so its sessions carry no such entries).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    rows: BTreeMap<LayerMetric, usize>,
+    /// The loss of knowing nothing (a uniform guess, or the mean for regression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    baseline_loss: Option<f64>,
     /// The step number of the first recorded step (1 for a run recorded from its start).
     first_step: u64,
     loss: Series,
@@ -39,8 +48,15 @@ pub struct RunHistory {
 }
 
 impl RunHistory {
+    /// The history of an MLP of `num_layers` layers (hidden plus output).
     pub fn new(num_layers: usize) -> Self {
-        Self {
+        Self::with_rows(num_layers, &BTreeMap::new())
+    }
+
+    /// A history whose metrics have `num_layers` rows, or the count in `rows`; the
+    /// recurrent-only metrics have none unless `rows` gives them some.
+    pub fn with_rows(num_layers: usize, rows: &BTreeMap<LayerMetric, usize>) -> Self {
+        let mut history = Self {
             num_layers,
             first_step: 1,
             layers: LayerMetric::ALL
@@ -48,14 +64,59 @@ impl RunHistory {
                 .map(|m| (m, Series::default()))
                 .collect(),
             ..Self::default()
+        };
+        for (&metric, &count) in rows {
+            if count != history.default_rows(metric) {
+                history.rows.insert(metric, count);
+            }
+        }
+        history
+    }
+
+    /// Records the loss of knowing nothing, for the loss plot's reference line.
+    pub fn set_baseline_loss(&mut self, loss: Option<f64>) {
+        self.baseline_loss = loss.filter(|l| l.is_finite());
+    }
+
+    pub fn baseline_loss(&self) -> Option<f64> {
+        self.baseline_loss
+    }
+
+    fn default_rows(&self, metric: LayerMetric) -> usize {
+        if metric.is_recurrent_only() {
+            0
+        } else {
+            self.num_layers
         }
     }
 
-    /// Appends one step. A record whose layer count disagrees is refused.
+    /// Rows of `metric` in each step: layers, time steps, gates or weight matrices.
+    /// Zero for a metric this run does not record.
+    pub fn rows(&self, metric: LayerMetric) -> usize {
+        self.rows
+            .get(&metric)
+            .copied()
+            .unwrap_or_else(|| self.default_rows(metric))
+    }
+
+    /// The metrics this run records, in menu order.
+    pub fn metrics(&self) -> Vec<LayerMetric> {
+        LayerMetric::ALL
+            .into_iter()
+            .filter(|&m| self.rows(m) > 0)
+            .collect()
+    }
+
+    /// True for a recurrent net's history.
+    pub fn is_recurrent(&self) -> bool {
+        self.rows(LayerMetric::HiddenGradNorm) > 0
+    }
+
+    /// Appends one step. A record whose row counts disagree is refused.
     pub fn push(&mut self, record: &StepRecord) -> bool {
         let fits = LayerMetric::ALL
             .into_iter()
-            .all(|m| record.layer_values(m).len() == self.num_layers);
+            .all(|m| record.layer_values(m).len() == self.rows(m));
         if !fits {
             return false;
         }
@@ -148,15 +209,16 @@ impl RunHistory {
         self.layers.get(&metric).map_or(&[], |s| &s.0)
     }
 
-    /// The values of every layer at recorded column `column`, input side first.
+    /// The values of every row at recorded column `column`, input side first.
     pub fn layer_values(&self, metric: LayerMetric, column: usize) -> &[f64] {
-        let start = column * self.num_layers;
+        let rows = self.rows(metric);
+        let start = column * rows;
         self.layer_series(metric)
-            .get(start..start + self.num_layers)
+            .get(start..start + rows)
             .unwrap_or(&[])
     }
 
-    /// A summary of layer `layer` (0-based) over the recorded columns in `columns`.
+    /// A summary of row `layer` (0-based) over the recorded columns in `columns`.
     pub fn summarize(
         &self,
         metric: LayerMetric,
@@ -164,8 +226,9 @@ impl RunHistory {
         columns: std::ops::Range<usize>,
     ) -> CellSummary {
         let series = self.layer_series(metric);
+        let rows = self.rows(metric);
         let end = columns.end.min(self.len());
-        let values = (columns.start..end).filter_map(|c| series.get(c * self.num_layers + layer));
+        let values = (columns.start..end).filter_map(|c| series.get(c * rows + layer));
         CellSummary::of(values.copied())
     }
 
@@ -205,14 +268,24 @@ impl RunHistory {
         if steps > 0 && self.num_layers == 0 {
             return Err("history has steps but no layers".into());
         }
+        // Far more rows than any network has.
+        const MAX_ROWS: usize = 100_000;
+        for (metric, &count) in &self.rows {
+            if count > MAX_ROWS {
+                return Err(format!(
+                    "history gives {} {count} rows; allowed at most {MAX_ROWS}",
+                    metric.name()
+                ));
+            }
+        }
         for metric in LayerMetric::ALL {
             let found = self.layer_series(metric).len();
-            if Some(found) != steps.checked_mul(self.num_layers) {
+            let rows = self.rows(metric);
+            if Some(found) != steps.checked_mul(rows) {
                 return Err(format!(
-                    "history has {found} {} values; {steps} steps of {} layers need {}",
+                    "history has {found} {} values; {steps} steps of {rows} rows need {}",
                     metric.name(),
-                    self.num_layers,
-                    steps.saturating_mul(self.num_layers)
+                    steps.saturating_mul(rows)
                 ));
             }
         }

@@ -19,6 +19,8 @@ pub fn init_std(init: Init, fan_in: usize, fan_out: usize, scale: f64) -> f64 {
         Init::LecunNormal => (1.0 / fan_in).sqrt(),
         // An orthogonal matrix's entries have mean square 1/max(fan_in, fan_out).
         Init::Orthogonal => (1.0 / fan_in.max(fan_out as f64)).sqrt(),
+        // min(fan_in, fan_out) ones among fan_in·fan_out entries.
+        Init::Identity => (1.0 / fan_in.max(fan_out as f64)).sqrt(),
         Init::Normal => scale,
         Init::Uniform => scale / 3f64.sqrt(),
     }
@@ -39,6 +41,13 @@ pub fn draw_weights(
             .map(|w| gain * w)
             .collect();
     }
+    if init == Init::Identity {
+        let mut matrix = vec![0.0; fan_in * fan_out];
+        for i in 0..fan_in.min(fan_out) {
+            matrix[i * fan_out + i] = gain;
+        }
+        return matrix;
+    }
     let count = fan_in * fan_out;
     let std = init_std(init, fan_in, fan_out, scale);
     let uniform = matches!(
@@ -55,6 +64,30 @@ pub fn draw_weights(
             .map(|_| gain * std * rng.sample::<f64, _>(StandardNormal))
             .collect()
     }
+}
+
+/// Draws a `fan_in × (blocks · fan_out)` matrix whose `blocks` column blocks (one per
+/// gate of a recurrent cell) are each drawn on their own as a `fan_in × fan_out`
+/// matrix, so that every gate sees the scheme's spread, orthogonality or identity.
+pub fn draw_blocks(
+    init: Init,
+    fan_in: usize,
+    fan_out: usize,
+    blocks: usize,
+    scale: f64,
+    gain: f64,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f64> {
+    let width = blocks * fan_out;
+    let mut matrix = vec![0.0; fan_in * width];
+    for block in 0..blocks {
+        let part = draw_weights(init, fan_in, fan_out, scale, gain, rng);
+        for (row, values) in part.chunks_exact(fan_out).enumerate() {
+            let start = row * width + block * fan_out;
+            matrix[start..start + fan_out].copy_from_slice(values);
+        }
+    }
+    matrix
 }
 
 /// A `rows × cols` matrix (row-major) with orthonormal columns (rows ≥ cols) or
@@ -143,6 +176,23 @@ mod tests {
         let bound = 2.0 * (6.0f64 / 50.0).sqrt();
         assert!(w.iter().all(|v| v.abs() <= bound));
         assert!(w.iter().any(|v| v.abs() > 0.9 * bound));
+    }
+
+    #[test]
+    fn identity_is_a_scaled_rectangular_eye_and_blocks_are_drawn_apart() {
+        let mut rng = stream_rng(3, Stream::Weights);
+        let w = draw_weights(Init::Identity, 3, 4, 0.0, 0.5, &mut rng);
+        let expected = [
+            0.5, 0.0, 0.0, 0.0, //
+            0.0, 0.5, 0.0, 0.0, //
+            0.0, 0.0, 0.5, 0.0,
+        ];
+        assert_eq!(w, expected);
+        let gates = draw_blocks(Init::Identity, 2, 2, 3, 0.0, 1.0, &mut rng);
+        assert_eq!(
+            gates,
+            [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+        );
     }
 
     #[test]

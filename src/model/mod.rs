@@ -3,6 +3,8 @@
 pub mod activation;
 pub mod init;
 mod mlp;
+mod recurrent;
 
 pub use activation::apply_activation;
 pub use mlp::{BatchNorm, Linear, Mlp, Mode, Parameter, Trace};
+pub use recurrent::{RecurrentLayer, RecurrentNet, RecurrentTrace, num_blocks};

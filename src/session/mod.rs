@@ -390,6 +390,7 @@ mod tests {
             activation_mean: vec![-0.1, 0.2],
             activation_std: vec![1.0, 3.0],
             prelu_slope: vec![0.25],
+            ..StepRecord::default()
         });
         Session::new(vec![SavedRun {
             name: "run 1".into(),

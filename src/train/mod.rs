@@ -6,6 +6,7 @@ mod norm;
 pub mod optim;
 pub mod probes;
 mod record;
+pub mod rows;
 mod trainer;
 mod worker;
 

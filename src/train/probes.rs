@@ -166,9 +166,104 @@ pub fn moments<T: Copy + Into<f64>>(values: &[T]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// Mean of a sigmoid gate's values and the fraction of them that are saturated:
+/// σ'(z) = s(1 − s) below 5% of its maximum of 1/4, i.e. the gate stuck near 0 or 1.
+pub fn gate_stats<T: Copy + Into<f64>>(values: &[T]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let threshold = SATURATION_FRACTION * 0.25;
+    let mut sum = 0.0;
+    let mut saturated = 0usize;
+    for &v in values {
+        let s: f64 = v.into();
+        sum += s;
+        saturated += usize::from(s * (1.0 - s) < threshold);
+    }
+    let n = values.len() as f64;
+    (sum / n, saturated as f64 / n)
+}
+
+/// The largest singular value of the `rows × cols` row-major matrix `w`, by power
+/// iteration on W·Wᵀ started from `start` (a unit vector of length `rows`, updated to
+/// the converged left singular vector so that the next call starts warm). Stops when
+/// the estimate changes by less than 1e-10 of itself, or after `max_iterations`.
+pub fn top_singular_value(
+    w: &[f64],
+    rows: usize,
+    cols: usize,
+    start: &mut Vec<f64>,
+    max_iterations: usize,
+) -> f64 {
+    if rows == 0 || cols == 0 || w.len() != rows * cols {
+        return f64::NAN;
+    }
+    if start.len() != rows || start.iter().all(|&u| u == 0.0) {
+        *start = vec![1.0 / (rows as f64).sqrt(); rows];
+    }
+    let mut u = std::mem::take(start);
+    let mut v = vec![0.0; cols];
+    let mut sigma = 0.0;
+    for _ in 0..max_iterations {
+        // v = Wᵀu / ‖Wᵀu‖
+        v.iter_mut().for_each(|x| *x = 0.0);
+        for (row, &ur) in w.chunks_exact(cols).zip(&u) {
+            for (vc, &wrc) in v.iter_mut().zip(row) {
+                *vc += wrc * ur;
+            }
+        }
+        let v_norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if !(v_norm > 0.0 && v_norm.is_finite()) {
+            *start = u;
+            return if v_norm.is_finite() { 0.0 } else { f64::NAN };
+        }
+        v.iter_mut().for_each(|x| *x /= v_norm);
+        // u = W·v; σ = ‖u‖
+        for (ur, row) in u.iter_mut().zip(w.chunks_exact(cols)) {
+            *ur = row.iter().zip(&v).map(|(a, b)| a * b).sum();
+        }
+        let next = u.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if next > 0.0 {
+            u.iter_mut().for_each(|x| *x /= next);
+        }
+        let converged = (next - sigma).abs() <= 1e-10 * next;
+        sigma = next;
+        if converged {
+            break;
+        }
+    }
+    *start = u;
+    sigma
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gate_stats_by_hand() {
+        // s(1 − s) < 0.0125 for s below about 0.0127 or above about 0.9873.
+        let (mean, saturated) = gate_stats(&[0.5f32, 0.01, 0.999, 0.9]);
+        assert!((mean - (0.5 + 0.01 + 0.999 + 0.9) / 4.0).abs() < 1e-6);
+        assert!((saturated - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn top_singular_value_of_known_matrices() {
+        // diag(3, −5, 1) padded with a zero column: singular values 5, 3, 1.
+        let w = [3.0, 0.0, 0.0, 0.0, 0.0, -5.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+        let mut start = Vec::new();
+        let sigma = top_singular_value(&w, 3, 4, &mut start, 500);
+        assert!((sigma - 5.0).abs() < 1e-8, "{sigma}");
+        // A rotation by 30° times 1.5: both singular values are 1.5.
+        let (c, s) = (0.5f64 * 3f64.sqrt(), 0.5);
+        let w = [1.5 * c, -1.5 * s, 1.5 * s, 1.5 * c];
+        let sigma = top_singular_value(&w, 2, 2, &mut Vec::new(), 500);
+        assert!((sigma - 1.5).abs() < 1e-12, "{sigma}");
+        // [[1, 1], [0, 1]]: σ_max = (1 + √5)/2, the golden ratio.
+        let sigma = top_singular_value(&[1.0, 1.0, 0.0, 1.0], 2, 2, &mut Vec::new(), 500);
+        assert!((sigma - (1.0 + 5f64.sqrt()) / 2.0).abs() < 1e-8, "{sigma}");
+    }
 
     #[test]
     fn relu_saturation_and_dead_units_by_hand() {

@@ -29,10 +29,19 @@ pub enum LayerMetric {
     ActivationMean,
     /// Standard deviation of the layer's output over the batch.
     ActivationStd,
+    /// Recurrent nets: ‖∂L/∂h_t‖ of the first recurrent layer at each time step t.
+    HiddenGradNorm,
+    /// LSTM and GRU: the mean value of each sigmoid gate of each layer.
+    GateMean,
+    /// LSTM and GRU: the fraction of a gate's values where σ'(z) is below 5% of its
+    /// maximum, i.e. the gate is stuck near 0 or 1.
+    GateSaturation,
+    /// Recurrent nets: the largest singular value of each layer's recurrent weights.
+    RecurrentSigma,
 }
 
 impl LayerMetric {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 11] = [
         Self::WeightGradNorm,
         Self::ActivationGradNorm,
         Self::UpdateRatio,
@@ -40,7 +49,19 @@ impl LayerMetric {
         Self::DeadFraction,
         Self::ActivationMean,
         Self::ActivationStd,
+        Self::HiddenGradNorm,
+        Self::GateMean,
+        Self::GateSaturation,
+        Self::RecurrentSigma,
     ];
+
+    /// True for the metrics only recurrent nets record.
+    pub fn is_recurrent_only(self) -> bool {
+        matches!(
+            self,
+            Self::HiddenGradNorm | Self::GateMean | Self::GateSaturation | Self::RecurrentSigma
+        )
+    }
 
     /// The name used in `metrics.csv` and on the command line.
     pub fn name(self) -> &'static str {
@@ -52,6 +73,10 @@ impl LayerMetric {
             Self::DeadFraction => "dead_fraction",
             Self::ActivationMean => "activation_mean",
             Self::ActivationStd => "activation_std",
+            Self::HiddenGradNorm => "hidden_grad_norm",
+            Self::GateMean => "gate_mean",
+            Self::GateSaturation => "gate_saturation",
+            Self::RecurrentSigma => "recurrent_sigma",
         }
     }
 
@@ -65,6 +90,10 @@ impl LayerMetric {
             Self::DeadFraction => "dead units (fraction)",
             Self::ActivationMean => "activation mean",
             Self::ActivationStd => "activation std",
+            Self::HiddenGradNorm => "gradient across time |∂L/∂h_t|",
+            Self::GateMean => "gate mean",
+            Self::GateSaturation => "saturated gates (fraction)",
+            Self::RecurrentSigma => "largest singular value of W_h",
         }
     }
 
@@ -78,6 +107,10 @@ impl LayerMetric {
             Self::DeadFraction => "dead",
             Self::ActivationMean => "mean(h)",
             Self::ActivationStd => "std(h)",
+            Self::HiddenGradNorm => "|∂L/∂h_t|",
+            Self::GateMean => "gate",
+            Self::GateSaturation => "saturated gates",
+            Self::RecurrentSigma => "σ_max(W_h)",
         }
     }
 
@@ -91,6 +124,10 @@ impl LayerMetric {
             Self::DeadFraction => "fraction of dead units",
             Self::ActivationMean => "mean of the layer output",
             Self::ActivationStd => "standard deviation of the layer output",
+            Self::HiddenGradNorm => "gradient norm across time |dL/dh_t|",
+            Self::GateMean => "mean gate value",
+            Self::GateSaturation => "fraction of saturated gate values",
+            Self::RecurrentSigma => "largest singular value of the recurrent weights",
         }
     }
 
@@ -99,8 +136,13 @@ impl LayerMetric {
             Self::WeightGradNorm
             | Self::ActivationGradNorm
             | Self::UpdateRatio
-            | Self::ActivationStd => Scale::Log,
-            Self::SaturatedFraction | Self::DeadFraction => Scale::Linear {
+            | Self::ActivationStd
+            | Self::HiddenGradNorm
+            | Self::RecurrentSigma => Scale::Log,
+            Self::SaturatedFraction
+            | Self::DeadFraction
+            | Self::GateMean
+            | Self::GateSaturation => Scale::Linear {
                 fixed: Some((0, 1)),
             },
             Self::ActivationMean => Scale::Linear { fixed: None },
@@ -109,7 +151,10 @@ impl LayerMetric {
 
     /// True for the gradient norms whose NaN or Inf means the run has diverged.
     pub fn signals_divergence(self) -> bool {
-        matches!(self, Self::WeightGradNorm | Self::ActivationGradNorm)
+        matches!(
+            self,
+            Self::WeightGradNorm | Self::ActivationGradNorm | Self::HiddenGradNorm
+        )
     }
 }
 
@@ -118,9 +163,11 @@ impl LayerMetric {
 pub struct StepRecord {
     /// 1 for the first update.
     pub step: u64,
-    /// Mean cross-entropy of the batch, before this step's update.
+    /// Mean cross-entropy (squared error for the adding problem) of the batch, before
+    /// this step's update.
     pub loss: f64,
-    /// Fraction of the batch classified correctly, before this step's update.
+    /// Fraction of the batch classified correctly (adding problem: answered within
+    /// 0.04), before this step's update.
     pub accuracy: f64,
     /// Accuracy on the held-out test set after this step's update, when measured.
     pub test_accuracy: Option<f64>,
@@ -137,6 +184,10 @@ pub struct StepRecord {
     pub dead_fraction: Vec<f64>,
     pub activation_mean: Vec<f64>,
     pub activation_std: Vec<f64>,
+    pub hidden_grad_norm: Vec<f64>,
+    pub gate_mean: Vec<f64>,
+    pub gate_saturation: Vec<f64>,
+    pub recurrent_sigma: Vec<f64>,
     /// PReLU's learned slope of each hidden layer after this step (empty otherwise).
     pub prelu_slope: Vec<f64>,
 }
@@ -151,6 +202,10 @@ impl StepRecord {
             LayerMetric::DeadFraction => &self.dead_fraction,
             LayerMetric::ActivationMean => &self.activation_mean,
             LayerMetric::ActivationStd => &self.activation_std,
+            LayerMetric::HiddenGradNorm => &self.hidden_grad_norm,
+            LayerMetric::GateMean => &self.gate_mean,
+            LayerMetric::GateSaturation => &self.gate_saturation,
+            LayerMetric::RecurrentSigma => &self.recurrent_sigma,
         }
     }
 
@@ -166,8 +221,13 @@ impl StepRecord {
         {
             let values = self.layer_values(metric);
             if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+                let place = if metric == LayerMetric::HiddenGradNorm {
+                    "time step"
+                } else {
+                    "layer"
+                };
                 return Some(format!(
-                    "{} of layer {} became {}",
+                    "{} of {place} {} became {}",
                     metric.name(),
                     index + 1,
                     values[index]

@@ -11,12 +11,67 @@ use std::collections::HashMap;
 use super::checkpoint::{Checkpoint, TrainerState};
 use super::norm::{HostSlice, scaled_norm, tensor_norm, with_host_slice};
 use super::optim::{OptimizerState, clip_gradients, learning_rate};
-use super::probes::{moments, saturation};
+use super::probes::{gate_stats, moments, saturation, top_singular_value};
 use super::record::StepRecord;
-use crate::config::{Clip, Config, ConfigError, Precision};
-use crate::data::{BatchSampler, DataError, Dataset};
-use crate::model::{Mlp, Mode, Trace};
+use super::rows::row_counts;
+use crate::config::{Activation, Clip, Config, ConfigError, Precision};
+use crate::data::{BatchSampler, DataError, Dataset, Objective};
+use crate::history::RunHistory;
+use crate::model::{Mlp, Mode, Parameter, RecurrentNet, RecurrentTrace, Trace};
 use crate::rng::{Stream, stream_rng};
+
+/// The adding problem counts an answer as right within this distance of the target,
+/// the criterion of Hochreiter & Schmidhuber 1997.
+pub const ADDING_TOLERANCE: f64 = 0.04;
+
+/// Power-iteration budget for the recurrent weights' largest singular value: from a
+/// cold start, and warm from the previous step's vector (the weights move little).
+const SIGMA_COLD_ITERATIONS: usize = 500;
+const SIGMA_WARM_ITERATIONS: usize = 50;
+
+/// The network a trainer trains.
+enum Network {
+    Mlp(Mlp),
+    Recurrent(RecurrentNet),
+}
+
+impl Network {
+    fn parameters(&self) -> Vec<Parameter<'_>> {
+        match self {
+            Self::Mlp(m) => m.parameters(),
+            Self::Recurrent(r) => r.parameters(),
+        }
+    }
+
+    fn named_state(&self) -> Vec<(String, &Var)> {
+        match self {
+            Self::Mlp(m) => m.named_state(),
+            Self::Recurrent(r) => r.named_state(),
+        }
+    }
+
+    /// Positions in `parameters()` of the weight matrices, input side first: the rows
+    /// of `weight_grad_norm` and `update_ratio`.
+    fn weight_indices(&self) -> Vec<usize> {
+        match self {
+            // weight, bias of each layer first.
+            Self::Mlp(m) => (0..m.num_layers()).map(|l| 2 * l).collect(),
+            // input weight, recurrent weight, bias of each layer, then the read-out's.
+            Self::Recurrent(r) => {
+                let depth = r.layers().len();
+                let mut indices: Vec<usize> = (0..depth).flat_map(|l| [3 * l, 3 * l + 1]).collect();
+                indices.push(3 * depth);
+                indices
+            }
+        }
+    }
+}
+
+/// What a training forward pass kept.
+enum Kept {
+    Mlp(Trace),
+    Recurrent(RecurrentTrace),
+}
 
 /// Why a run could not be built or stepped.
 #[derive(Debug, Error)]
@@ -35,7 +90,7 @@ pub enum TrainError {
 pub struct Trainer {
     config: Config,
     dataset: Dataset,
-    model: Mlp,
+    model: Network,
     optimizer: OptimizerState,
     sampler: BatchSampler,
     dropout_rng: ChaCha8Rng,
@@ -45,8 +100,12 @@ pub struct Trainer {
     train_y: Tensor,
     test_x: Tensor,
     test_y: Tensor,
-    /// Zero-valued variables added to each layer's output so that ∂L/∂h can be read.
+    /// Zero-valued variables added to each layer's output (for recurrent nets, each
+    /// layer's state at each time step, then the read-out) so that ∂L/∂h can be read.
     probes: Vec<Var>,
+    /// The left singular vector of each recurrent weight matrix from the last step,
+    /// where the next power iteration starts.
+    sigma_vectors: Vec<Vec<f64>>,
 }
 
 impl Trainer {
@@ -61,31 +120,62 @@ impl Trainer {
 
         let dataset = Dataset::load(&config.task, config.seed)?;
         let mut weight_rng = stream_rng(config.seed, Stream::Weights);
-        let model = Mlp::new(
-            &config.model,
-            dataset.num_features,
-            dataset.num_classes,
-            dtype,
-            &mut weight_rng,
-        )?;
+        let batch_size = config.train.batch_size;
+        let zeros = |shape: (usize, usize)| Var::zeros(shape, dtype, &Device::Cpu);
+        let (model, probes) = if config.model.kind.is_recurrent() {
+            let positions = match dataset.objective {
+                Objective::Classify { positions, .. } => positions,
+                Objective::Regress => 1,
+            };
+            let net = RecurrentNet::new(
+                &config.model,
+                dataset.seq_len,
+                dataset.step_inputs(),
+                positions,
+                dataset.num_outputs(),
+                dtype,
+                &mut weight_rng,
+            )?;
+            let mut probes = (0..config.model.depth * dataset.seq_len)
+                .map(|_| zeros((batch_size, config.model.width)))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            probes.push(zeros((batch_size * positions, dataset.num_outputs()))?);
+            (Network::Recurrent(net), probes)
+        } else {
+            let mlp = Mlp::new(
+                &config.model,
+                dataset.num_features,
+                dataset.num_outputs(),
+                dtype,
+                &mut weight_rng,
+            )?;
+            let probes = mlp
+                .layer_widths()
+                .into_iter()
+                .map(|width| zeros((batch_size, width)))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            (Network::Mlp(mlp), probes)
+        };
 
         let features = |x: &[f32]| -> Result<Tensor, TrainError> {
             let rows = x.len() / dataset.num_features;
             let t = Tensor::from_slice(x, (rows, dataset.num_features), &Device::Cpu)?;
             Ok(t.to_dtype(dtype)?)
         };
-        let labels = |y: &[u32]| Tensor::from_slice(y, y.len(), &Device::Cpu);
+        let targets = |labels: &[u32], values: &[f32], rows: usize| -> Result<Tensor, TrainError> {
+            Ok(match dataset.objective {
+                Objective::Classify { positions, .. } => {
+                    Tensor::from_slice(labels, (rows, positions), &Device::Cpu)?
+                }
+                Objective::Regress => {
+                    Tensor::from_slice(values, rows, &Device::Cpu)?.to_dtype(dtype)?
+                }
+            })
+        };
         let train_x = features(&dataset.train_x)?;
         let test_x = features(&dataset.test_x)?;
-        let train_y = labels(&dataset.train_y)?;
-        let test_y = labels(&dataset.test_y)?;
-
-        let batch_size = config.train.batch_size;
-        let probes = model
-            .layer_widths()
-            .into_iter()
-            .map(|width| Var::zeros((batch_size, width), dtype, &Device::Cpu))
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        let train_y = targets(&dataset.train_y, &dataset.train_values, dataset.num_train())?;
+        let test_y = targets(&dataset.test_y, &dataset.test_values, dataset.num_test())?;
 
         Ok(Self {
             sampler: BatchSampler::new(dataset.num_train(), config.seed),
@@ -101,6 +191,7 @@ impl Trainer {
             test_x,
             test_y,
             probes,
+            sigma_vectors: Vec::new(),
         })
     }
 
@@ -108,8 +199,29 @@ impl Trainer {
         &self.config
     }
 
-    pub fn model(&self) -> &Mlp {
-        &self.model
+    /// The network, when it is an MLP.
+    pub fn mlp(&self) -> Option<&Mlp> {
+        match &self.model {
+            Network::Mlp(m) => Some(m),
+            Network::Recurrent(_) => None,
+        }
+    }
+
+    /// The network, when it is recurrent.
+    pub fn recurrent(&self) -> Option<&RecurrentNet> {
+        match &self.model {
+            Network::Recurrent(r) => Some(r),
+            Network::Mlp(_) => None,
+        }
+    }
+
+    /// An empty history shaped for this run's records, with the task's baseline loss.
+    pub fn new_history(&self) -> RunHistory {
+        let rows = row_counts(&self.config);
+        let num_layers = self.config.model.depth + 1;
+        let mut history = RunHistory::with_rows(num_layers, &rows);
+        history.set_baseline_loss(Some(self.dataset.baseline_loss()));
+        history
     }
 
     pub fn dataset(&self) -> &Dataset {
@@ -120,9 +232,9 @@ impl Trainer {
         self.steps_done
     }
 
-    /// Hidden layers plus the output layer: the rows of every per-layer metric.
+    /// Hidden (recurrent) layers plus the output layer.
     pub fn num_layers(&self) -> usize {
-        self.model.num_layers()
+        self.config.model.depth + 1
     }
 
     /// True once the configured number of steps has been taken.
@@ -143,18 +255,26 @@ impl Trainer {
             .collect();
         let index = Tensor::from_vec(batch, batch_size, &Device::Cpu)?;
         let x = self.train_x.index_select(&index, 0)?;
-        let y = self.train_y.index_select(&index, 0)?;
+        let y = self.train_y.index_select(&index, 0)?.flatten_all()?;
 
         let masks = self.dropout_masks()?;
-        let (logits, trace) =
-            self.model
-                .forward(&x, Mode::Train, Some(&self.probes), masks.as_deref())?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        let (output, kept) = match &self.model {
+            Network::Mlp(mlp) => {
+                let (logits, trace) =
+                    mlp.forward(&x, Mode::Train, Some(&self.probes), masks.as_deref())?;
+                (logits, Kept::Mlp(trace))
+            }
+            Network::Recurrent(net) => {
+                let (output, trace) = net.forward(&x, Some(&self.probes))?;
+                (output, Kept::Recurrent(trace))
+            }
+        };
+        let loss = self.loss(&output, &y)?;
         let grads = loss.backward()?;
         let mut record = StepRecord {
             step: self.steps_done + 1,
             loss: loss.to_dtype(DType::F64)?.to_scalar::<f64>()?,
-            accuracy: accuracy(&logits, &y)?,
+            accuracy: self.accuracy(&output, &y)?,
             lr: learning_rate(&self.config.train, self.steps_done + 1),
             ..StepRecord::default()
         };
@@ -167,18 +287,31 @@ impl Trainer {
             .map(|p| grads.get(p.var.as_tensor()).cloned())
             .collect();
         let param_norms = grad_norms(&param_grads)?;
-        // Parameters come weight, bias, weight, bias… for the layers first.
-        record.weight_grad_norm = param_norms
+        let weight_indices = self.model.weight_indices();
+        record.weight_grad_norm = weight_indices.iter().map(|&i| param_norms[i]).collect();
+        let probe_norms = self
+            .probes
             .iter()
-            .step_by(2)
-            .take(self.num_layers())
-            .copied()
-            .collect();
-        for probe in &self.probes {
-            let norm = grads.get(probe.as_tensor()).map_or(Ok(0.0), tensor_norm)?;
-            record.activation_grad_norm.push(norm);
+            .map(|probe| grads.get(probe.as_tensor()).map_or(Ok(0.0), tensor_norm))
+            .collect::<candle_core::Result<Vec<f64>>>()?;
+        match &kept {
+            Kept::Mlp(trace) => {
+                record.activation_grad_norm = probe_norms;
+                self.record_activations(trace, &mut record)?;
+            }
+            Kept::Recurrent(trace) => {
+                let steps = self.dataset.seq_len;
+                record.hidden_grad_norm = probe_norms[..steps].to_vec();
+                record.activation_grad_norm = probe_norms[..probe_norms.len() - 1]
+                    .chunks(steps)
+                    .map(|layer| scaled_norm(layer.iter().copied()))
+                    .collect();
+                record
+                    .activation_grad_norm
+                    .extend(probe_norms.last().copied());
+                self.record_recurrent(trace, &mut record)?;
+            }
         }
-        self.record_activations(&trace, &mut record)?;
 
         // Clipping, with the global norm before and after.
         record.grad_norm_total = scaled_norm(param_norms.iter().copied());
@@ -196,18 +329,20 @@ impl Trainer {
         };
 
         // The update, and how far it moved each weight matrix relative to its size.
-        let weights_before = self
-            .model
-            .layers()
+        let weights_before = weight_indices
             .iter()
-            .map(|l| l.weight.as_tensor().copy())
+            .map(|&i| params[i].var.as_tensor().copy())
             .collect::<candle_core::Result<Vec<_>>>()?;
         self.optimizer.step(&params, &param_grads, record.lr)?;
-        for (layer, before) in self.model.layers().iter().zip(&weights_before) {
-            let change = tensor_norm(&(layer.weight.as_tensor() - before)?)?;
+        for (&i, before) in weight_indices.iter().zip(&weights_before) {
+            let change = tensor_norm(&(params[i].var.as_tensor() - before)?)?;
             record.update_ratio.push(change / tensor_norm(before)?);
         }
-        record.prelu_slope = self.model.prelu_slopes()?;
+        drop(params);
+        match &self.model {
+            Network::Mlp(mlp) => record.prelu_slope = mlp.prelu_slopes()?,
+            Network::Recurrent(_) => record.recurrent_sigma = self.recurrent_sigmas()?,
+        }
         self.steps_done += 1;
 
         if self.steps_done.is_multiple_of(self.config.train.eval_every) || self.is_finished() {
@@ -216,11 +351,100 @@ impl Trainer {
         Ok(record)
     }
 
+    /// The batch's mean loss: softmax cross-entropy over the read-out positions, or
+    /// the squared error of the adding problem.
+    fn loss(&self, output: &Tensor, y: &Tensor) -> Result<Tensor, TrainError> {
+        Ok(match self.dataset.objective {
+            Objective::Classify { .. } => candle_nn::loss::cross_entropy(output, y)?,
+            Objective::Regress => (output.flatten_all()? - y)?.sqr()?.mean_all()?,
+        })
+    }
+
+    /// Fraction of examples (of read-out positions) answered right: the class with the
+    /// largest logit, or within [`ADDING_TOLERANCE`] of the target.
+    fn accuracy(&self, output: &Tensor, y: &Tensor) -> Result<f64, TrainError> {
+        Ok(match self.dataset.objective {
+            Objective::Classify { .. } => accuracy(output, y)?,
+            Objective::Regress => {
+                let error = (output.flatten_all()? - y)?.abs()?.to_dtype(DType::F64)?;
+                let close = error
+                    .lt(ADDING_TOLERANCE)?
+                    .to_dtype(DType::F64)?
+                    .sum_all()?;
+                close.to_scalar::<f64>()? / y.dim(0)? as f64
+            }
+        })
+    }
+
+    /// Saturation, dead units, output moments and gate values of every recurrent
+    /// layer, the read-out last.
+    fn record_recurrent(
+        &self,
+        trace: &RecurrentTrace,
+        record: &mut StepRecord,
+    ) -> Result<(), TrainError> {
+        let Network::Recurrent(net) = &self.model else {
+            return Ok(());
+        };
+        let activation = net.probed_activation();
+        for pre_activation in &trace.pre_activations {
+            let units = pre_activation.dim(1)?;
+            let slope = net.leaky_slope();
+            let (saturated, dead) = with_host_slice(pre_activation, |z| match z {
+                HostSlice::F32(z) => saturation(z, units, activation, slope),
+                HostSlice::F64(z) => saturation(z, units, activation, slope),
+            })?;
+            record.saturated_fraction.push(saturated);
+            record.dead_fraction.push(dead);
+        }
+        record.saturated_fraction.push(0.0);
+        record.dead_fraction.push(0.0);
+        push_moments(&trace.outputs, record)?;
+        for gate in &trace.gates {
+            let (mean, saturated) = with_host_slice(gate, |s| match s {
+                HostSlice::F32(s) => gate_stats(s),
+                HostSlice::F64(s) => gate_stats(s),
+            })?;
+            record.gate_mean.push(mean);
+            record.gate_saturation.push(saturated);
+        }
+        Ok(())
+    }
+
+    /// The largest singular value of each layer's recurrent weights, warm-started from
+    /// the previous step's singular vector.
+    fn recurrent_sigmas(&mut self) -> Result<Vec<f64>, TrainError> {
+        let Network::Recurrent(net) = &self.model else {
+            return Ok(Vec::new());
+        };
+        let layers = net.layers();
+        let cold = self.sigma_vectors.len() != layers.len();
+        if cold {
+            self.sigma_vectors = vec![Vec::new(); layers.len()];
+        }
+        let iterations = if cold {
+            SIGMA_COLD_ITERATIONS
+        } else {
+            SIGMA_WARM_ITERATIONS
+        };
+        let mut sigmas = Vec::with_capacity(layers.len());
+        for (layer, start) in layers.iter().zip(&mut self.sigma_vectors) {
+            let w = layer.recurrent_weight.as_tensor();
+            let (rows, cols) = w.dims2()?;
+            let values = super::norm::host_values(w)?;
+            sigmas.push(top_singular_value(&values, rows, cols, start, iterations));
+        }
+        Ok(sigmas)
+    }
+
     /// Saturation, dead units and output moments of every layer.
     fn record_activations(&self, trace: &Trace, record: &mut StepRecord) -> Result<(), TrainError> {
-        let activation = self.model.activation();
+        let Network::Mlp(mlp) = &self.model else {
+            return Ok(());
+        };
+        let activation = mlp.activation();
         for (index, pre_activation) in trace.pre_activations.iter().enumerate() {
-            let slope = self.model.negative_slope(index)?;
+            let slope = mlp.negative_slope(index)?;
             let units = pre_activation.dim(1)?;
             let (saturated, dead) = with_host_slice(pre_activation, |z| match z {
                 HostSlice::F32(z) => saturation(z, units, activation, slope),
@@ -232,22 +456,14 @@ impl Trainer {
         // The output layer is linear: its derivative is 1 everywhere.
         record.saturated_fraction.push(0.0);
         record.dead_fraction.push(0.0);
-        for output in &trace.outputs {
-            let (mean, std) = with_host_slice(output, |h| match h {
-                HostSlice::F32(h) => moments(h),
-                HostSlice::F64(h) => moments(h),
-            })?;
-            record.activation_mean.push(mean);
-            record.activation_std.push(std);
-        }
-        Ok(())
+        push_moments(&trace.outputs, record)
     }
 
     /// Inverted-dropout masks for this step, drawn from the run's own generator:
     /// each entry is 0 with probability `rate`, else 1/(1 − rate).
     fn dropout_masks(&mut self) -> Result<Option<Vec<Tensor>>, TrainError> {
         let rate = self.config.model.dropout;
-        if rate <= 0.0 {
+        if rate <= 0.0 || self.config.model.kind.is_recurrent() {
             return Ok(None);
         }
         let keep = 1.0 / (1.0 - rate);
@@ -278,6 +494,10 @@ impl Trainer {
         let (optimizer_steps, optimizer_tensors) = self.optimizer.export();
         for (name, tensor) in optimizer_tensors {
             tensors.insert(name, tensor.copy()?);
+        }
+        for (i, vector) in self.sigma_vectors.iter().enumerate() {
+            let tensor = Tensor::from_slice(vector, vector.len(), &Device::Cpu)?;
+            tensors.insert(format!("sigma{}.vector", i + 1), tensor);
         }
         Ok(Checkpoint {
             state: TrainerState {
@@ -317,6 +537,26 @@ impl Trainer {
             .iter()
             .map(|p| p.var.as_tensor().clone())
             .collect();
+        if let Some(net) = trainer.recurrent() {
+            let hidden = net.hidden();
+            let layers = net.layers().len();
+            let vectors = (0..layers)
+                .map(|i| {
+                    let name = format!("sigma{}.vector", i + 1);
+                    let like = Tensor::zeros(hidden, DType::F64, &Device::Cpu)?;
+                    match tensors.contains_key(&name) {
+                        true => Ok(Some(
+                            take_tensor(&mut tensors, &name, &like)?.to_vec1::<f64>()?,
+                        )),
+                        false => Ok(None),
+                    }
+                })
+                .collect::<Result<Vec<_>, TrainError>>()?;
+            // Written after the first step only: a run saved before it has none.
+            if vectors.iter().all(Option::is_some) {
+                trainer.sigma_vectors = vectors.into_iter().flatten().collect();
+            }
+        }
         let mut optimizer_tensors = HashMap::new();
         for name in tensors.keys().cloned().collect::<Vec<_>>() {
             let index = name
@@ -338,15 +578,36 @@ impl Trainer {
         Ok(trainer)
     }
 
-    /// Fraction of the held-out test set the model classifies correctly now.
+    /// Fraction of the held-out test set the model answers right now.
     pub fn test_accuracy(&self) -> Result<f64, TrainError> {
-        let (logits, _) = self.model.forward(&self.test_x, Mode::Eval, None, None)?;
-        Ok(accuracy(&logits, &self.test_y)?)
+        let output = self.predict(&self.test_x)?;
+        let y = self.test_y.flatten_all()?;
+        self.accuracy(&output, &y)
     }
 
-    /// The logits of `x` in evaluation mode (no dropout, running batch statistics).
+    /// The loss on the held-out test set now.
+    pub fn test_loss(&self) -> Result<f64, TrainError> {
+        let output = self.predict(&self.test_x)?;
+        let y = self.test_y.flatten_all()?;
+        let loss = self.loss(&output, &y)?;
+        Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    }
+
+    /// The network's output for `x` in evaluation mode (no dropout, running batch
+    /// statistics): logits, or the prediction of the adding problem.
     pub fn predict(&self, x: &Tensor) -> Result<Tensor, TrainError> {
-        Ok(self.model.forward(x, Mode::Eval, None, None)?.0)
+        Ok(match &self.model {
+            Network::Mlp(mlp) => mlp.forward(x, Mode::Eval, None, None)?.0,
+            Network::Recurrent(net) => net.forward(x, None)?.0,
+        })
+    }
+
+    /// The hidden activation of an MLP or a vanilla RNN (for the diagnosis).
+    pub fn activation(&self) -> Activation {
+        match &self.model {
+            Network::Mlp(_) => self.config.model.activation,
+            Network::Recurrent(net) => net.probed_activation(),
+        }
     }
 }
 
@@ -369,6 +630,19 @@ fn take_tensor(
         )));
     }
     Ok(tensor)
+}
+
+/// Mean and standard deviation of each layer's output.
+fn push_moments(outputs: &[Tensor], record: &mut StepRecord) -> Result<(), TrainError> {
+    for output in outputs {
+        let (mean, std) = with_host_slice(output, |h| match h {
+            HostSlice::F32(h) => moments(h),
+            HostSlice::F64(h) => moments(h),
+        })?;
+        record.activation_mean.push(mean);
+        record.activation_std.push(std);
+    }
+    Ok(())
 }
 
 fn grad_norms(grads: &[Option<Tensor>]) -> candle_core::Result<Vec<f64>> {

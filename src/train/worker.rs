@@ -87,7 +87,8 @@ impl RunState {
 pub enum WorkerEvent {
     Started {
         run_id: u64,
-        num_layers: usize,
+        /// An empty history shaped for the run's records.
+        history: RunHistory,
     },
     Steps {
         run_id: u64,
@@ -300,12 +301,12 @@ impl Loop {
                     log::info!("run {run_id} started: {}", config.summary());
                     self.push(WorkerEvent::Started {
                         run_id,
-                        num_layers: trainer.num_layers(),
+                        history: trainer.new_history(),
                     });
                     self.run = Some(ActiveRun {
                         run_id,
                         name: format!("run {run_id}"),
-                        history: RunHistory::new(trainer.num_layers()),
+                        history: trainer.new_history(),
                         trainer,
                         state: RunState::Running,
                     });
@@ -572,11 +573,8 @@ mod tests {
             .collect();
         assert_eq!(steps, (1..=600).collect::<Vec<_>>());
         assert!(matches!(
-            events[0],
-            WorkerEvent::Started {
-                run_id: 7,
-                num_layers: 3
-            }
+            &events[0],
+            WorkerEvent::Started { run_id: 7, history } if history.num_layers() == 3
         ));
         Ok(())
     }

@@ -523,7 +523,7 @@ impl GradLabApp {
             return; // A run the user has already reset.
         };
         match event {
-            WorkerEvent::Started { num_layers, .. } => run.history = RunHistory::new(num_layers),
+            WorkerEvent::Started { history, .. } => run.history = history,
             WorkerEvent::Steps { records, .. } => {
                 self.unsaved = true;
                 for record in &records {
