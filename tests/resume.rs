@@ -37,6 +37,10 @@ fn bits(record: &StepRecord) -> Vec<u64> {
         &record.activation_mean,
         &record.activation_std,
         &record.prelu_slope,
+        &record.hidden_grad_norm,
+        &record.gate_mean,
+        &record.gate_saturation,
+        &record.recurrent_sigma,
     ] {
         out.extend(series.iter().map(|v| v.to_bits()));
     }
@@ -84,6 +88,28 @@ fn assert_continue_equals_uninterrupted(config: &Config, first: u64, then: u64) 
         );
     }
     assert_eq!(continued.len() as u64, then);
+}
+
+/// The recurrent nets carry their singular-vector estimates across the save, so even
+/// the largest singular value continues bit for bit.
+#[test]
+fn lstm_and_gru_with_adam_and_clipping_continue_exactly() {
+    for kind in ["lstm", "gru"] {
+        let config = config(&[
+            "task.kind=adding",
+            "task.seq_len=12",
+            "task.num_points=200",
+            &format!("model.kind={kind}"),
+            "model.depth=2",
+            "model.width=8",
+            "model.recurrent_init=orthogonal",
+            "train.optimizer=adam",
+            "train.lr=0.01",
+            "train.clip=norm",
+            "train.clip_threshold=0.5",
+        ]);
+        assert_continue_equals_uninterrupted(&config, 6, 9);
+    }
 }
 
 #[test]

@@ -36,7 +36,8 @@ pub enum LayerMetric {
     /// LSTM and GRU: the fraction of a gate's values where σ'(z) is below 5% of its
     /// maximum, i.e. the gate is stuck near 0 or 1.
     GateSaturation,
-    /// Recurrent nets: the largest singular value of each layer's recurrent weights.
+    /// Recurrent nets: the largest singular value of each layer's recurrent weights, as
+    /// they were in the step's forward pass.
     RecurrentSigma,
 }
 

@@ -313,6 +313,11 @@ impl Trainer {
             }
         }
 
+        // The recurrent weights that carried this step's gradient back through time.
+        drop(params);
+        record.recurrent_sigma = self.recurrent_sigmas()?;
+        let params = self.model.parameters();
+
         // Clipping, with the global norm before and after.
         record.grad_norm_total = scaled_norm(param_norms.iter().copied());
         let train = &self.config.train;
@@ -339,9 +344,8 @@ impl Trainer {
             record.update_ratio.push(change / tensor_norm(before)?);
         }
         drop(params);
-        match &self.model {
-            Network::Mlp(mlp) => record.prelu_slope = mlp.prelu_slopes()?,
-            Network::Recurrent(_) => record.recurrent_sigma = self.recurrent_sigmas()?,
+        if let Network::Mlp(mlp) = &self.model {
+            record.prelu_slope = mlp.prelu_slopes()?;
         }
         self.steps_done += 1;
 
