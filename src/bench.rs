@@ -5,7 +5,7 @@
 use std::str::FromStr;
 use std::time::Instant;
 
-use crate::config::{Activation, Config, Init, TaskKind};
+use crate::config::{Activation, Config, Init, ModelKind, TaskKind};
 use crate::train::{TrainError, Trainer};
 
 /// One of the reference workloads.
@@ -17,8 +17,9 @@ pub enum Workload {
     W2,
     /// The same without batch norm.
     W2nobn,
-    /// Recurrent workloads, which need the recurrent nets.
+    /// tanh RNN, hidden 64, 100 time steps, batch 64, the adding problem.
     Rnn,
+    /// LSTM, hidden 64, 100 time steps, batch 64, the adding problem.
     Lstm,
 }
 
@@ -53,20 +54,25 @@ impl Workload {
     /// The workload as a configuration: PyTorch's default initialisation (our
     /// `standard`), plain SGD at 0.1, as in the peer script.
     pub fn config(self) -> Result<Config, String> {
+        let mut config = Config::default();
         let (depth, width, batch, activation, batch_norm) = match self {
             Self::W1 => (20, 64, 128, Activation::Sigmoid, false),
             Self::W2 => (50, 256, 256, Activation::Relu, true),
             Self::W2nobn => (50, 256, 256, Activation::Relu, false),
-            // TODO(#4): the recurrent workloads, once the lab has recurrent nets.
             Self::Rnn | Self::Lstm => {
-                return Err(format!(
-                    "the {} workload needs recurrent nets, which the lab does not have yet",
-                    self.name()
-                ));
+                config.task.kind = TaskKind::Adding;
+                config.task.seq_len = 100;
+                config.model.kind = if self == Self::Rnn {
+                    ModelKind::Rnn
+                } else {
+                    ModelKind::Lstm
+                };
+                (1, 64, 64, Activation::Tanh, false)
             }
         };
-        let mut config = Config::default();
-        config.task.kind = TaskKind::Spirals;
+        if !config.model.kind.is_recurrent() {
+            config.task.kind = TaskKind::Spirals;
+        }
         config.task.num_points = 4000;
         config.model.depth = depth;
         config.model.width = width;
@@ -151,7 +157,12 @@ mod tests {
                 .model
                 .batch_norm
         );
-        assert!(Workload::Rnn.config().is_err());
+        let lstm = Workload::Lstm.config().expect("lstm is available");
+        assert_eq!(lstm.validate(), Ok(()));
+        assert_eq!(
+            (lstm.task.seq_len, lstm.model.width, lstm.train.batch_size),
+            (100, 64, 64)
+        );
         assert_eq!("w1".parse::<Workload>(), Ok(Workload::W1));
         assert!("w3".parse::<Workload>().is_err());
     }

@@ -16,6 +16,11 @@
 //! - **dead units**: on average over the hidden layers, at least `DEAD_FRACTION` of the
 //!   units passed no gradient for the whole batch at the newest step;
 //! - otherwise **healthy**, with the layer-1/output ratio.
+//!
+//! Recurrent nets are judged across time instead of across depth: the median of
+//! log10(|∂L/∂h_1| / |∂L/∂h_T|) at most −`VANISHING_DECADES` is **vanishing across
+//! time**, at least +`VANISHING_DECADES` is **exploding across time**, and the healthy
+//! line gives that ratio.
 
 use crate::config::Activation;
 use crate::history::RunHistory;
@@ -38,12 +43,15 @@ pub enum Finding {
     Saturation { fraction: f64 },
     DeadUnits { fraction: f64 },
     Healthy { decades: f64 },
+    VanishingInTime { decades: f64, steps: usize },
+    ExplodingInTime { decades: f64, steps: usize },
+    HealthyInTime { decades: f64, steps: usize },
 }
 
 impl Finding {
     /// True for findings that call for a remedy.
     pub fn is_problem(&self) -> bool {
-        !matches!(self, Self::Healthy { .. })
+        !matches!(self, Self::Healthy { .. } | Self::HealthyInTime { .. })
     }
 
     /// One sentence with the numbers it rests on.
@@ -75,6 +83,15 @@ impl Finding {
             Self::Healthy { decades } => format!(
                 "healthy: layer 1's weight gradient is 1e{decades:.1} of the output layer's"
             ),
+            Self::VanishingInTime { decades, steps } => format!(
+                "vanishing across time: the gradient reaching time step 1 is 1e{decades:.1} of that at step {steps} (median of the last {WINDOW} steps)"
+            ),
+            Self::ExplodingInTime { decades, steps } => format!(
+                "exploding across time: the gradient reaching time step 1 is 1e{decades:.1} times that at step {steps}"
+            ),
+            Self::HealthyInTime { decades, steps } => format!(
+                "healthy: the gradient reaching time step 1 is 1e{decades:.1} of that at step {steps}"
+            ),
         }
     }
 
@@ -85,6 +102,18 @@ impl Finding {
             },
             Self::Healthy { decades } => Self::Healthy {
                 decades: decades + 0.0,
+            },
+            &Self::VanishingInTime { decades, steps } => Self::VanishingInTime {
+                decades: decades + 0.0,
+                steps,
+            },
+            &Self::ExplodingInTime { decades, steps } => Self::ExplodingInTime {
+                decades: decades + 0.0,
+                steps,
+            },
+            &Self::HealthyInTime { decades, steps } => Self::HealthyInTime {
+                decades: decades + 0.0,
+                steps,
             },
             other => other.clone(),
         }
@@ -103,7 +132,13 @@ impl Finding {
                 "try a non-saturating Activation, a smaller Initialisation gain, or Batch norm"
             }
             Self::DeadUnits { .. } => "try Leaky ReLU, PReLU or ELU, or a lower learning rate",
-            Self::Healthy { .. } => "",
+            Self::VanishingInTime { .. } => {
+                "try an LSTM or GRU (Architecture), or an orthogonal or identity recurrent Initialisation"
+            }
+            Self::ExplodingInTime { .. } => {
+                "try Gradient clipping or a smaller recurrent gain (Initialisation)"
+            }
+            Self::Healthy { .. } | Self::HealthyInTime { .. } => "",
         }
     }
 }
@@ -116,7 +151,7 @@ pub fn diagnose(history: &RunHistory, activation: Activation) -> Vec<Finding> {
         return Vec::new();
     }
     let window = steps.saturating_sub(WINDOW)..steps;
-    let last_layer = history.num_layers() - 1;
+    let last_layer = history.rows(LayerMetric::WeightGradNorm).saturating_sub(1);
 
     if let Some(finding) = divergence(history, window.clone()) {
         return vec![finding];
@@ -144,15 +179,36 @@ pub fn diagnose(history: &RunHistory, activation: Activation) -> Vec<Finding> {
         });
     }
 
+    let time_steps = history.rows(LayerMetric::HiddenGradNorm);
+    let (metric, last_row) = if time_steps > 0 {
+        (LayerMetric::HiddenGradNorm, time_steps - 1)
+    } else {
+        (LayerMetric::WeightGradNorm, last_layer)
+    };
     let ratios: Vec<f64> = window
         .map(|c| {
-            let norms = history.layer_values(LayerMetric::WeightGradNorm, c);
-            (norms[0] / norms[last_layer]).log10()
+            let norms = history.layer_values(metric, c);
+            match (norms.first(), norms.get(last_row)) {
+                (Some(first), Some(last)) => (first / last).log10(),
+                _ => f64::NAN,
+            }
         })
         .filter(|r| !r.is_nan())
         .collect();
     let decades = median(&ratios);
-    if decades <= -VANISHING_DECADES {
+    if time_steps > 0 {
+        if decades <= -VANISHING_DECADES {
+            findings.push(Finding::VanishingInTime {
+                decades,
+                steps: time_steps,
+            });
+        } else if decades >= VANISHING_DECADES {
+            findings.push(Finding::ExplodingInTime {
+                decades,
+                steps: time_steps,
+            });
+        }
+    } else if decades <= -VANISHING_DECADES {
         findings.push(Finding::Vanishing { decades });
     }
 
@@ -178,7 +234,14 @@ pub fn diagnose(history: &RunHistory, activation: Activation) -> Vec<Finding> {
     }
 
     if findings.is_empty() {
-        findings.push(Finding::Healthy { decades });
+        findings.push(if time_steps > 0 {
+            Finding::HealthyInTime {
+                decades,
+                steps: time_steps,
+            }
+        } else {
+            Finding::Healthy { decades }
+        });
     }
     findings
 }
@@ -202,8 +265,13 @@ fn divergence(history: &RunHistory, window: std::ops::Range<usize>) -> Option<Fi
                 return Some(Finding::Diverged {
                     step,
                     what: format!(
-                        "{} of layer {} is {}",
+                        "{} of {} {} is {}",
                         metric.name(),
+                        if metric == LayerMetric::HiddenGradNorm {
+                            "time step"
+                        } else {
+                            "layer"
+                        },
                         layer + 1,
                         values[layer]
                     ),

@@ -264,16 +264,35 @@ fn print_summary(outcome: &gradlab::run::RunOutcome) {
         outcome.planned_steps
     );
     if let Some(loss) = history.loss().last() {
-        println!("final batch loss: {loss:.4}");
+        match history.baseline_loss() {
+            Some(baseline) => println!(
+                "final batch loss: {loss:.4} (knowing nothing: {baseline:.4}, ratio {:.3})",
+                loss / baseline
+            ),
+            None => println!("final batch loss: {loss:.4}"),
+        }
     }
     if let Some((step, accuracy)) = history.test_accuracy().last() {
         println!("test accuracy: {:.1}% (step {step})", accuracy * 100.0);
     }
     let norms = history.layer_values(LayerMetric::WeightGradNorm, last);
     if let (Some(first), Some(output)) = (norms.first(), norms.last()) {
+        let (first_name, output_name) = if history.is_recurrent() {
+            ("layer 1 input W_x", "read-out W")
+        } else {
+            ("layer 1", "output layer")
+        };
         println!(
-            "weight_grad_norm at the last step: layer 1 {first:.3e}, output layer {output:.3e} (ratio {:.3e})",
+            "weight_grad_norm at the last step: {first_name} {first:.3e}, {output_name} {output:.3e} (ratio {:.3e})",
             first / output
+        );
+    }
+    let across_time = history.layer_values(LayerMetric::HiddenGradNorm, last);
+    if let (Some(first), Some(newest)) = (across_time.first(), across_time.last()) {
+        println!(
+            "hidden_grad_norm at the last step: time step 1 {first:.3e}, time step {} {newest:.3e} (ratio {:.3e})",
+            across_time.len(),
+            first / newest
         );
     }
     for finding in gradlab::diagnosis::diagnose(history, outcome.activation) {

@@ -129,6 +129,55 @@ pub const PRESETS: &[Preset] = &[
         metric: LayerMetric::UpdateRatio,
         json: include_str!("../assets/presets/adam_vanishing.json"),
     },
+    Preset {
+        name: "rnn_adding",
+        description: "tanh RNN on the adding problem, T = 50: the gradient dies across time and the sum is never learned",
+        guide: include_str!("../assets/presets/rnn_adding.md"),
+        metric: LayerMetric::HiddenGradNorm,
+        json: include_str!("../assets/presets/rnn_adding.json"),
+    },
+    Preset {
+        name: "lstm_adding",
+        description: "the same task for an LSTM: the gradient survives across time and the sum is learned",
+        guide: include_str!("../assets/presets/lstm_adding.md"),
+        metric: LayerMetric::HiddenGradNorm,
+        json: include_str!("../assets/presets/lstm_adding.json"),
+    },
+    Preset {
+        name: "gru_adding",
+        description: "the same task for a GRU: gated like the LSTM, with two gates",
+        guide: include_str!("../assets/presets/gru_adding.md"),
+        metric: LayerMetric::HiddenGradNorm,
+        json: include_str!("../assets/presets/gru_adding.json"),
+    },
+    Preset {
+        name: "rnn_exploding",
+        description: "ReLU RNN whose recurrent singular values are 1.5: the gradient explodes across time",
+        guide: include_str!("../assets/presets/rnn_exploding.md"),
+        metric: LayerMetric::HiddenGradNorm,
+        json: include_str!("../assets/presets/rnn_exploding.json"),
+    },
+    Preset {
+        name: "rnn_exploding_clipped",
+        description: "the same with global-norm clipping: the run stays finite",
+        guide: include_str!("../assets/presets/rnn_exploding_clipped.md"),
+        metric: LayerMetric::HiddenGradNorm,
+        json: include_str!("../assets/presets/rnn_exploding_clipped.json"),
+    },
+    Preset {
+        name: "rnn_seq_digits",
+        description: "tanh RNN reading digits one pixel per step (64 steps)",
+        guide: include_str!("../assets/presets/rnn_seq_digits.md"),
+        metric: LayerMetric::HiddenGradNorm,
+        json: include_str!("../assets/presets/rnn_seq_digits.json"),
+    },
+    Preset {
+        name: "lstm_seq_digits",
+        description: "LSTM reading digits one pixel per step (64 steps)",
+        guide: include_str!("../assets/presets/lstm_seq_digits.md"),
+        metric: LayerMetric::HiddenGradNorm,
+        json: include_str!("../assets/presets/lstm_seq_digits.json"),
+    },
 ];
 
 /// The preset called `name`, or an error listing the ones that exist.
@@ -172,16 +221,22 @@ mod tests {
             // Small and short: the point is that each one builds and steps.
             config.model.depth = config.model.depth.min(4);
             config.model.width = config.model.width.min(16);
+            config.task.num_points = config.task.num_points.min(200);
+            let rows = crate::train::rows::row_counts(&config);
             let mut trainer = crate::train::Trainer::new(&config)?;
             for _ in 0..3 {
                 let record = trainer.step()?;
-                assert_eq!(
-                    record.weight_grad_norm.len(),
-                    config.model.depth + 1,
-                    "{}",
-                    preset.name
-                );
+                for metric in LayerMetric::ALL {
+                    assert_eq!(
+                        record.layer_values(metric).len(),
+                        rows[&metric],
+                        "{} {}",
+                        preset.name,
+                        metric.name()
+                    );
+                }
             }
+            assert!(rows[&preset.metric] > 0, "{}", preset.name);
             assert!(preset.guide.contains("**Look at**"), "{}", preset.name);
             assert!(preset.guide.contains("**Why:**"), "{}", preset.name);
         }

@@ -96,7 +96,7 @@ fn train_and_write(
     let png_path = out_dir.join("heatmap.png");
 
     let config = trainer.config().clone();
-    let activation = config.model.activation;
+    let activation = trainer.activation();
     let planned_steps = config.train.steps;
     write_atomic(&csv_path, metrics_csv(&history).as_bytes())
         .with_context(|| format!("could not write {}", csv_path.display()))?;

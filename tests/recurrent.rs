@@ -452,3 +452,47 @@ fn lstm_gates_start_near_their_biases() {
     let history_rows = gradlab::train::rows::row_counts(&config);
     assert_eq!(history_rows[&LayerMetric::GateMean], 3);
 }
+
+/// The diagnosis judges recurrent nets across time: the tanh RNN's gradient at t = 1
+/// is far more than three decades below that at t = T (vanishing), the ReLU RNN with
+/// singular values of 1.5 has it four decades above (exploding).
+#[test]
+fn the_diagnosis_names_vanishing_and_exploding_across_time() {
+    use gradlab::diagnosis::{Finding, diagnose};
+    let run = |assignments: &[&str]| {
+        let config = config_with(assignments);
+        let mut trainer = Trainer::new(&config).expect("trainer builds");
+        let mut history = trainer.new_history();
+        assert!(history.push(&trainer.step().expect("step")));
+        diagnose(&history, trainer.activation())
+    };
+    let vanishing = run(&[
+        "task.kind=adding",
+        "task.seq_len=100",
+        "task.num_points=200",
+        "model.kind=rnn",
+        "model.activation=tanh",
+        "model.depth=1",
+    ]);
+    assert!(
+        matches!(vanishing[..], [Finding::VanishingInTime { decades, steps: 100 }] if decades < -15.0),
+        "{vanishing:?}"
+    );
+    let exploding = run(&[
+        "task.kind=adding",
+        "task.seq_len=50",
+        "task.num_points=200",
+        "model.kind=rnn",
+        "model.activation=relu",
+        "model.depth=1",
+        "model.width=32",
+        "model.recurrent_init=orthogonal",
+        "model.recurrent_gain=1.5",
+    ]);
+    assert!(
+        exploding.iter().any(
+            |f| matches!(f, Finding::ExplodingInTime { decades, steps: 50 } if *decades > 3.0)
+        ),
+        "{exploding:?}"
+    );
+}

@@ -55,6 +55,40 @@ impl Config {
         Ok(config)
     }
 
+    /// Makes the network fit the task after one of them changed, as the app does when
+    /// a user picks a sequence task for an MLP or a flat one for a recurrent net: the
+    /// other family is chosen with settings that suit it, the MLP-only options are
+    /// turned off for recurrent nets, and the sequence length is brought into the
+    /// task's range.
+    pub fn fit_model_to_task(&mut self) {
+        let m = &mut self.model;
+        let t = &mut self.task;
+        if t.kind.is_sequence() && !m.kind.is_recurrent() {
+            m.kind = ModelKind::Rnn;
+            m.activation = Activation::Tanh;
+            m.depth = 1;
+        } else if !t.kind.is_sequence() && m.kind.is_recurrent() {
+            let defaults = ModelConfig::default();
+            m.kind = ModelKind::Mlp;
+            m.depth = defaults.depth;
+        }
+        if m.kind.is_recurrent() {
+            m.depth = m.depth.clamp(1, 4);
+            m.batch_norm = false;
+            m.residual_every = 0;
+            m.dropout = 0.0;
+            if m.activation == Activation::Prelu {
+                m.activation = Activation::Tanh;
+            }
+        }
+        t.seq_len = match t.kind {
+            TaskKind::Adding => t.seq_len.clamp(10, 500),
+            TaskKind::Copy => t.seq_len.clamp(1, 500),
+            TaskKind::SeqDigits if t.seq_len != 8 => 64,
+            _ => t.seq_len,
+        };
+    }
+
     /// A one-line summary for captions, titles and lists.
     pub fn summary(&self) -> String {
         let m = &self.model;
@@ -304,6 +338,17 @@ impl Default for ModelConfig {
             batch_norm: false,
             residual_every: 0,
             dropout: 0.0,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The nonlinearity the probes watch: the hidden activation of an MLP or an RNN,
+    /// the tanh candidate of an LSTM or a GRU.
+    pub fn probed_activation(&self) -> Activation {
+        match self.kind {
+            ModelKind::Mlp | ModelKind::Rnn => self.activation,
+            ModelKind::Lstm | ModelKind::Gru => Activation::Tanh,
         }
     }
 }

@@ -290,6 +290,47 @@ mod tests {
     }
 
     #[test]
+    fn fitting_the_model_to_the_task_makes_any_pairing_valid() {
+        for task in TaskKind::ALL {
+            for kind in ModelKind::ALL {
+                let mut config = Config::default();
+                config.task.kind = task;
+                config.model.kind = kind;
+                config.model.batch_norm = true;
+                config.model.activation = Activation::Prelu;
+                config.fit_model_to_task();
+                assert_eq!(config.validate(), Ok(()), "{task:?} with {kind:?}");
+                assert_eq!(config.model.kind.is_recurrent(), task.is_sequence());
+                if task.is_sequence() && kind.is_recurrent() {
+                    assert_eq!(config.model.kind, kind, "a fitting kind is kept");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn recurrent_nets_refuse_the_mlp_only_options_by_name() {
+        let mut config = Config::default();
+        config.task.kind = TaskKind::Adding;
+        config.model.kind = ModelKind::Lstm;
+        config.model.depth = 1;
+        assert_eq!(config.validate(), Ok(()));
+        config.model.dropout = 0.2;
+        let message = config.validate().unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "model.dropout: dropout applies to mlp only; for lstm set it to its default"
+        );
+        config.model.dropout = 0.0;
+        config.task.seq_len = 501;
+        let message = config.validate().unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "task.seq_len=501 is out of range; allowed: 10 to 500"
+        );
+    }
+
+    #[test]
     fn nan_learning_rate_is_refused() {
         let mut config = Config::default();
         config.train.lr = f64::NAN;

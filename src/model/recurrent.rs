@@ -235,19 +235,27 @@ impl RecurrentNet {
         let tracing = probes.is_some();
         let mut trace = RecurrentTrace::default();
 
-        // Time-major input, so that each step's slice is contiguous.
-        let mut inputs = x
+        // One contiguous `batch × inputs` tensor per time step. Slicing the data is
+        // free; slicing a tensor that needs a gradient is not (candle pads each slice's
+        // gradient back to the full size), so each step multiplies its own input
+        // rather than taking a slice of one product over all steps.
+        let time_major = x
             .reshape((batch, steps, self.step_inputs))?
             .transpose(0, 1)?
-            .contiguous()?
-            .reshape((steps * batch, self.step_inputs))?;
+            .contiguous()?;
+        let mut inputs: Vec<Tensor> = (0..steps)
+            .map(|t| time_major.get(t))
+            .collect::<Result<_>>()?;
         let mut states: Vec<Tensor> = Vec::new();
         for (index, layer) in self.layers.iter().enumerate() {
+            // Broadcast once: each step then adds a plain tensor, and the backward pass
+            // sums over the batch once rather than at every step.
             let width = layer.bias.as_tensor().dim(0)?;
-            let projected = inputs
-                .matmul(layer.input_weight.as_tensor())?
-                .broadcast_add(layer.bias.as_tensor())?
-                .reshape((steps, batch, width))?;
+            let bias = layer
+                .bias
+                .as_tensor()
+                .broadcast_as((batch, width))?
+                .contiguous()?;
             let zeros = Tensor::zeros((batch, hidden), x.dtype(), x.device())?;
             let mut h = zeros.clone();
             let mut c = zeros;
@@ -256,7 +264,7 @@ impl RecurrentNet {
             let mut gates: Vec<Vec<Tensor>> = vec![Vec::new(); num_blocks(self.kind) - 1];
             let mut plain = Vec::new();
             for t in 0..steps {
-                let x_part = projected.get(t)?;
+                let x_part = (inputs[t].matmul(layer.input_weight.as_tensor())? + &bias)?;
                 let h_part = h.matmul(layer.recurrent_weight.as_tensor())?;
                 let a = (&x_part + &h_part)?;
                 let next = match self.kind {
@@ -317,9 +325,7 @@ impl RecurrentNet {
                     trace.gates.push(Tensor::cat(&list, 0)?);
                 }
             }
-            if index + 1 < self.layers.len() {
-                inputs = Tensor::cat(&states, 0)?;
-            }
+            inputs = states.clone();
         }
 
         let last = &states[steps - self.positions..];

@@ -606,12 +606,9 @@ impl Trainer {
         })
     }
 
-    /// The hidden activation of an MLP or a vanilla RNN (for the diagnosis).
+    /// The nonlinearity the probes watch (for the diagnosis).
     pub fn activation(&self) -> Activation {
-        match &self.model {
-            Network::Mlp(_) => self.config.model.activation,
-            Network::Recurrent(net) => net.probed_activation(),
-        }
+        self.config.model.probed_activation()
     }
 }
 

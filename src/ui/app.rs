@@ -90,6 +90,8 @@ pub struct GradLabApp {
     /// To wake this UI from the trainer thread, and to start a new one if it dies.
     ctx: egui::Context,
     heatmap: HeatmapView,
+    /// A recurrent run's gradient across time, shown above the chosen metric.
+    time_heatmap: HeatmapView,
     /// Where the run on screen was last opened from or saved to.
     session_path: Option<PathBuf>,
     browser: SessionBrowser,
@@ -142,7 +144,8 @@ impl GradLabApp {
             next_run_id: 1,
             worker,
             ctx: ctx.clone(),
-            heatmap: HeatmapView::default(),
+            heatmap: HeatmapView::new("gradient-heatmap"),
+            time_heatmap: HeatmapView::new("time-heatmap"),
             session_path: None,
             browser: SessionBrowser::default(),
             dialog: None,
@@ -368,7 +371,9 @@ impl GradLabApp {
         self.draft = run.config.clone();
         self.metric = view.heatmap_metric;
         self.heatmap.clear();
+        self.time_heatmap.clear();
         self.heatmap.show_steps(view.heatmap_steps);
+        self.time_heatmap.show_steps(view.heatmap_steps);
         // The trainer's state event follows when the run can continue.
         self.run = Some(LiveRun::from_history(run_id, run.config, run.history));
         let how = if continuable {
@@ -414,6 +419,7 @@ impl GradLabApp {
                     config: Box::new(self.draft.clone()),
                 });
                 self.heatmap.clear();
+                self.time_heatmap.clear();
                 self.notice = None;
                 self.run = Some(LiveRun {
                     run_id,
@@ -436,6 +442,7 @@ impl GradLabApp {
                 self.session_path = None;
                 self.unsaved = false;
                 self.heatmap.clear();
+                self.time_heatmap.clear();
                 self.notice = None;
             }
         }
@@ -577,7 +584,7 @@ impl GradLabApp {
             .default_size(theme::CURVES_HEIGHT)
             .show(ui, |ui| {
                 self.curves_rect = Some(ui.max_rect());
-                curves_ui(ui, self.run.as_ref().map(|r| &r.history));
+                curves_ui(ui, self.run.as_ref().map(|r| (&r.config, &r.history)));
             });
         egui::CentralPanel::default().show(ui, |ui| self.heatmap_panel_ui(ui));
 
@@ -814,15 +821,28 @@ impl GradLabApp {
         });
     }
 
+    /// The metrics the run on screen records, or the draft would.
+    fn available_metrics(&self) -> Vec<LayerMetric> {
+        match &self.run {
+            Some(run) if run.history.num_layers() > 0 => run.history.metrics(),
+            Some(run) => metrics_of(&run.config),
+            None => metrics_of(&self.draft),
+        }
+    }
+
     fn heatmap_panel_ui(&mut self, ui: &mut egui::Ui) {
         self.heatmap_rect = None;
+        let metrics = self.available_metrics();
+        if !metrics.contains(&self.metric) {
+            self.metric = LayerMetric::WeightGradNorm;
+        }
         ui.horizontal(|ui| {
             let label = ui.label("heatmap:");
             egui::ComboBox::from_id_salt("heatmap-metric")
                 .selected_text(self.metric.label())
                 .width(260.0)
                 .show_ui(ui, |ui| {
-                    for metric in LayerMetric::ALL {
+                    for metric in metrics {
                         ui.selectable_value(&mut self.metric, metric, metric.label());
                     }
                 })
@@ -836,6 +856,7 @@ impl GradLabApp {
                 .clicked()
             {
                 self.heatmap.follow_newest();
+                self.time_heatmap.follow_newest();
             }
         });
 
@@ -859,29 +880,55 @@ impl GradLabApp {
         };
 
         let size = ui.available_size() - egui::vec2(0.0, theme::DIAGNOSIS_HEIGHT);
-        let spacing = ui.spacing().item_spacing.x;
-        let plot_size = egui::vec2(
-            (size.x - theme::COLOR_BAR_WIDTH - theme::PROFILE_WIDTH - 2.0 * spacing).max(100.0),
-            size.y,
-        );
+        let spacing = ui.spacing().item_spacing;
         let top_left = ui.cursor().min;
         self.heatmap_rect = Some(egui::Rect::from_min_size(
             top_left,
             egui::vec2(size.x, size.y + theme::DIAGNOSIS_HEIGHT),
         ));
-        ui.horizontal(|ui| {
-            self.heatmap
-                .heatmap_ui(ui, plot_size, run.run_id, &run.history, self.metric);
-            colorbar_ui(ui, size.y, self.heatmap.range(), self.metric.symbol());
-            profile_ui(
+        // A recurrent run shows its gradient across time above the chosen metric.
+        let across_time = run.history.is_recurrent() && self.metric != LayerMetric::HiddenGradNorm;
+        let (time_height, metric_height) = if across_time {
+            let half = (size.y - spacing.y) / 2.0;
+            (half, half)
+        } else {
+            (0.0, size.y)
+        };
+        let width =
+            (size.x - theme::COLOR_BAR_WIDTH - theme::PROFILE_WIDTH - 2.0 * spacing.x).max(100.0);
+        let source = (&run.config, &run.history);
+        let row = |ui: &mut egui::Ui, view: &mut HeatmapView, metric: LayerMetric, height: f32| {
+            ui.horizontal(|ui| {
+                view.heatmap_ui(ui, egui::vec2(width, height), run.run_id, source, metric);
+                colorbar_ui(ui, height, view.range(), metric.symbol());
+                profile_ui(
+                    ui,
+                    egui::vec2(theme::PROFILE_WIDTH, height),
+                    &run.history,
+                    metric,
+                );
+            });
+        };
+        if across_time {
+            row(
                 ui,
-                egui::vec2(theme::PROFILE_WIDTH, size.y),
-                &run.history,
-                self.metric,
+                &mut self.time_heatmap,
+                LayerMetric::HiddenGradNorm,
+                time_height,
             );
-        });
-        diagnosis_ui(ui, &run.history, run.config.model.activation);
+        }
+        row(ui, &mut self.heatmap, self.metric, metric_height);
+        diagnosis_ui(ui, &run.history, run.config.model.probed_activation());
     }
+}
+
+/// The metrics a run of `config` records, in menu order.
+fn metrics_of(config: &Config) -> Vec<LayerMetric> {
+    let rows = crate::train::rows::row_counts(config);
+    LayerMetric::ALL
+        .into_iter()
+        .filter(|m| rows.get(m).is_some_and(|&n| n > 0))
+        .collect()
 }
 
 impl eframe::App for GradLabApp {

@@ -26,10 +26,12 @@ pub fn diagnosis_ui(ui: &mut egui::Ui, history: &RunHistory, activation: Activat
                 ui.label(RichText::new(format!("– {advice}")).color(theme::MUTED_TEXT_COLOR));
             }
         }
-        if findings
-            .iter()
-            .any(|f| matches!(f, Finding::Vanishing { .. }))
-        {
+        if findings.iter().any(|f| {
+            matches!(
+                f,
+                Finding::Vanishing { .. } | Finding::VanishingInTime { .. }
+            )
+        }) {
             ui.label(
                 RichText::new("(threshold: 3 decades)")
                     .small()

@@ -1,4 +1,5 @@
-//! The gradient heatmap: layers × training steps, colour = log10 of the value.
+//! The gradient heatmap: layers (or time steps, gates, weight matrices) × training
+//! steps, colour = log10 of the value.
 //!
 //! The image lives in a texture of fixed width. Each frame only the columns that
 //! changed are uploaded; when a run outgrows the texture, every column starts to
@@ -10,8 +11,10 @@ use egui_plot::{Plot, PlotImage, PlotPoint};
 
 use super::theme;
 use crate::colormap::cell_rgb;
+use crate::config::Config;
 use crate::history::{ColorRange, DisplayValue, RunHistory};
 use crate::train::LayerMetric;
+use crate::train::rows::{RowKind, row_name};
 
 /// Texture columns; a longer run puts several steps in one column.
 const TEXTURE_COLUMNS: usize = 2048;
@@ -29,6 +32,8 @@ struct Layout {
 /// The heatmap's runtime state: the texture and how much of it is filled.
 #[derive(Default)]
 pub struct HeatmapView {
+    /// Tells this heatmap's plot and texture apart from another one's on screen.
+    id: &'static str,
     texture: Option<TextureHandle>,
     layout: Option<Layout>,
     /// Columns whose every step was recorded when they were drawn.
@@ -50,9 +55,17 @@ pub struct HeatmapView {
 }
 
 impl HeatmapView {
+    /// A heatmap whose plot is known by `id` (each heatmap on screen needs its own).
+    pub fn new(id: &'static str) -> Self {
+        Self {
+            id,
+            ..Self::default()
+        }
+    }
+
     /// Forget everything, e.g. after a reset.
     pub fn clear(&mut self) {
-        *self = Self::default();
+        *self = Self::new(self.id);
     }
 
     /// Asks the plot to show the whole run again and keep following it.
@@ -85,7 +98,7 @@ impl HeatmapView {
         history: &RunHistory,
         metric: LayerMetric,
     ) {
-        let num_layers = history.num_layers();
+        let num_layers = history.rows(metric);
         if num_layers == 0 {
             return;
         }
@@ -124,8 +137,7 @@ impl HeatmapView {
 
         if self.layout != Some(layout) || self.texture.is_none() {
             let blank = ColorImage::filled([TEXTURE_COLUMNS, num_layers], theme::missing_color());
-            self.texture =
-                Some(ctx.load_texture("gradient-heatmap", blank, TextureOptions::NEAREST));
+            self.texture = Some(ctx.load_texture(self.id, blank, TextureOptions::NEAREST));
             self.layout = Some(layout);
             self.complete_columns = 0;
             self.drawn_columns = 0;
@@ -161,14 +173,14 @@ impl HeatmapView {
         self.complete_columns = history.len() / steps_per_column;
     }
 
-    /// Draws the heatmap of `metric` for `history`, `size` points large, and its hover
-    /// tooltip.
+    /// Draws the heatmap of `metric` for `history` (recorded by a run of `config`),
+    /// `size` points large, and its hover tooltip.
     pub fn heatmap_ui(
         &mut self,
         ui: &mut egui::Ui,
         size: egui::Vec2,
         run_id: u64,
-        history: &RunHistory,
+        (config, history): (&Config, &RunHistory),
         metric: LayerMetric,
     ) {
         self.sync(ui.ctx(), run_id, history, metric);
@@ -192,11 +204,13 @@ impl HeatmapView {
         ))
         .allow_hover(false);
 
-        let mut plot = Plot::new("gradient-heatmap-plot")
+        let rows = RowKind::of(config, metric);
+        let mut plot = Plot::new((self.id, "plot"))
             .width(size.x)
             .height(size.y)
             .x_axis_label("training step")
-            .y_axis_label("layer (1 = input side)")
+            .y_axis_label(rows.axis_title())
+            .link_axis(egui::Id::unique("heatmap-steps"), Vec2b::new(true, false))
             .allow_zoom(Vec2b::new(true, false))
             .allow_drag(Vec2b::new(true, false))
             .allow_scroll(Vec2b::new(true, false))
@@ -204,7 +218,7 @@ impl HeatmapView {
             .show_grid(false)
             .set_margin_fraction(egui::vec2(0.0, 0.0))
             .default_y_bounds(0.5, num_layers + 0.5)
-            .y_axis_formatter(|mark, _| layer_tick(mark.value, layout.num_layers))
+            .y_axis_formatter(move |mark, _| row_tick(mark.value, layout.num_layers, rows))
             .x_axis_formatter(|mark, _| step_tick(mark.value))
             .show_crosshair(false)
             .label_formatter(|_| None);
@@ -240,8 +254,8 @@ impl HeatmapView {
                 let text = hover_text(
                     history,
                     metric,
-                    layer as usize,
-                    column as usize,
+                    &row_name(config, metric, layer as usize - 1),
+                    (layer as usize, column as usize),
                     layout.steps_per_column,
                 );
                 response.response.on_hover_text_at_pointer(text);
@@ -250,15 +264,26 @@ impl HeatmapView {
     }
 }
 
-fn layer_tick(value: f64, num_layers: usize) -> String {
+/// The label of row `value` on the vertical axis: its number, and which end is the
+/// output where that matters.
+fn row_tick(value: f64, num_rows: usize, rows: RowKind) -> String {
     let rounded = value.round();
-    if (value - rounded).abs() > 1e-6 || rounded < 1.0 || rounded > num_layers as f64 {
+    if (value - rounded).abs() > 1e-6 || rounded < 1.0 || rounded > num_rows as f64 {
         return String::new();
     }
-    if rounded as usize == num_layers {
-        format!("{rounded:.0} (output)")
-    } else {
-        format!("{rounded:.0}")
+    let last = rounded as usize == num_rows;
+    match rows {
+        RowKind::Layer if last => format!("{rounded:.0} (output)"),
+        RowKind::WeightMatrix if last => "read-out".to_owned(),
+        RowKind::WeightMatrix => {
+            let layer = (rounded as usize - 1) / 2 + 1;
+            if rounded as usize % 2 == 1 {
+                format!("{layer} W_x")
+            } else {
+                format!("{layer} W_h")
+            }
+        }
+        _ => format!("{rounded:.0}"),
     }
 }
 
@@ -275,15 +300,10 @@ fn step_tick(value: f64) -> String {
 fn hover_text(
     history: &RunHistory,
     metric: LayerMetric,
-    layer: usize,
-    step_index: usize,
+    layer_name: &str,
+    (layer, step_index): (usize, usize),
     steps_per_column: usize,
 ) -> String {
-    let layer_name = if layer == history.num_layers() {
-        format!("layer {layer} (output)")
-    } else {
-        format!("layer {layer}")
-    };
     if steps_per_column == 1 {
         let value = history
             .layer_values(metric, step_index)

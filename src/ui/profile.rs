@@ -12,7 +12,7 @@ use crate::train::{LayerMetric, Scale};
 /// Draws the profile of `metric` at the newest recorded step, `size` points large.
 pub fn profile_ui(ui: &mut egui::Ui, size: egui::Vec2, history: &RunHistory, metric: LayerMetric) {
     // At least one row, so that a run not yet started still has valid bounds.
-    let num_layers = history.num_layers().max(1);
+    let num_layers = history.rows(metric).max(1);
     let newest = history.len().checked_sub(1);
     let values = newest.map_or(&[][..], |c| history.layer_values(metric, c));
     let log = metric.scale() == Scale::Log;
@@ -32,7 +32,7 @@ pub fn profile_ui(ui: &mut egui::Ui, size: egui::Vec2, history: &RunHistory, met
         Some(c) => format!("step {}", history.step_of(c)),
         None => "no step yet".to_owned(),
     };
-    Plot::new("layer-profile")
+    Plot::new(("layer-profile", metric))
         .width(size.x)
         .height(size.y)
         .x_axis_label(x_label)

@@ -3,9 +3,18 @@
 use egui::Slider;
 
 use super::{choice, grid, help, row};
-use crate::config::{Activation, ModelConfig};
+use crate::config::{Activation, ModelConfig, ModelKind};
 
 pub fn activation_ui(ui: &mut egui::Ui, model: &mut ModelConfig, prelu_slopes: &[f64]) {
+    if matches!(model.kind, ModelKind::Lstm | ModelKind::Gru) {
+        help(
+            ui,
+            "LSTM and GRU cells have their own nonlinearities, sigmoid gates and a tanh \
+             candidate, so this setting is not used. Switch the heatmap to 'gate mean' or \
+             'saturated gates' to watch the gates.",
+        );
+        return;
+    }
     help(
         ui,
         "Sigmoid's derivative is at most 0.25 and tanh's falls to 0 in its tails: chained over \
@@ -13,13 +22,18 @@ pub fn activation_ui(ui: &mut egui::Ui, model: &mut ModelConfig, prelu_slopes: &
          derivative of 1 where active. Switch the heatmap to 'saturated units' or 'dead units' \
          to see why.",
     );
+    // PReLU's learned slopes are an MLP feature.
+    let options: Vec<Activation> = Activation::ALL
+        .into_iter()
+        .filter(|&a| model.kind == ModelKind::Mlp || a != Activation::Prelu)
+        .collect();
     grid(ui, "activation-grid", |ui| {
         row(ui, "activation", |ui| {
             choice(
                 ui,
                 "activation",
                 &mut model.activation,
-                &Activation::ALL,
+                &options,
                 Activation::label,
             )
         });

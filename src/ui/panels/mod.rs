@@ -26,7 +26,7 @@ pub fn settings_ui(ui: &mut egui::Ui, config: &mut Config, context: &PanelContex
     let before = config.clone();
     section(ui, "Task", true, |ui| task::task_ui(ui, config));
     section(ui, "Architecture", true, |ui| {
-        architecture::architecture_ui(ui, &mut config.model)
+        architecture::architecture_ui(ui, config)
     });
     section(ui, "Activation", true, |ui| {
         activation::activation_ui(ui, &mut config.model, context.prelu_slopes)

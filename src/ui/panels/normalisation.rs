@@ -11,8 +11,12 @@ pub fn normalisation_ui(ui: &mut egui::Ui, model: &mut ModelConfig) {
          their flat tails: compare the layer-1 row of the heatmap with and without it. Test \
          accuracy uses running statistics.",
     );
-    ui.checkbox(
-        &mut model.batch_norm,
-        "batch normalisation after each hidden layer",
-    );
+    ui.add_enabled(
+        !model.kind.is_recurrent(),
+        egui::Checkbox::new(
+            &mut model.batch_norm,
+            "batch normalisation after each hidden layer",
+        ),
+    )
+    .on_disabled_hover_text("Batch norm applies to MLPs only");
 }

@@ -14,8 +14,10 @@ pub fn regularisation_ui(ui: &mut egui::Ui, config: &mut Config) {
     );
     let decoupled = config.train.optimizer == Optimizer::Adamw;
     grid(ui, "regularisation-grid", |ui| {
+        let mlp = !config.model.kind.is_recurrent();
         row(ui, "dropout rate", |ui| {
-            ui.add(Slider::new(&mut config.model.dropout, 0.0..=0.9))
+            ui.add_enabled(mlp, Slider::new(&mut config.model.dropout, 0.0..=0.9))
+                .on_disabled_hover_text("Dropout applies to MLPs only")
         });
         row(ui, "weight decay", |ui| {
             ui.add(Slider::new(&mut config.train.weight_decay, 0.0..=0.1))
