@@ -263,8 +263,8 @@ impl RecurrentNet {
             let mut pre = Vec::new();
             let mut gates: Vec<Vec<Tensor>> = vec![Vec::new(); num_blocks(self.kind) - 1];
             let mut plain = Vec::new();
-            for t in 0..steps {
-                let x_part = (inputs[t].matmul(layer.input_weight.as_tensor())? + &bias)?;
+            for (t, input) in inputs.iter().enumerate() {
+                let x_part = (input.matmul(layer.input_weight.as_tensor())? + &bias)?;
                 let h_part = h.matmul(layer.recurrent_weight.as_tensor())?;
                 let a = (&x_part + &h_part)?;
                 let next = match self.kind {
