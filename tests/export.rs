@@ -407,7 +407,11 @@ fn file_names(dir: &Path) -> BTreeSet<String> {
 fn run_files(run: usize, extensions: &[&str]) -> BTreeSet<String> {
     let mut names = BTreeSet::from([format!("run{run}-metrics.csv")]);
     for extension in extensions {
-        for metric in LayerMetric::ALL {
+        // An MLP's runs record no recurrent metrics, and get no figures of them.
+        for metric in LayerMetric::ALL
+            .into_iter()
+            .filter(|m| !m.is_recurrent_only())
+        {
             names.insert(format!("run{run}-heatmap-{}.{extension}", metric.name()));
         }
         names.insert(format!("run{run}-curves.{extension}"));

@@ -9,7 +9,6 @@ use thiserror::Error;
 use super::csv::metrics_csv;
 use super::figure::{Figure, FigureError, FigureFormat, FigureSize};
 use crate::session::{Session, SessionError, write_atomic};
-use crate::train::LayerMetric;
 
 /// What to export and how large.
 #[derive(Clone, Debug)]
@@ -74,7 +73,7 @@ pub fn export_session(
         let prefix = format!("run{}", index + 1);
         let history = &run.history;
         let caption = format!("{}: {}", run.name, run.config.summary());
-        for metric in LayerMetric::ALL {
+        for metric in history.metrics() {
             let figure = Figure::Heatmap {
                 history,
                 metric,
