@@ -16,5 +16,6 @@ pub mod rng;
 pub mod run;
 pub mod session;
 pub mod sweep;
+pub mod theory;
 pub mod train;
 pub mod ui;

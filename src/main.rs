@@ -269,7 +269,12 @@ fn sweep(args: &RunArgs, spec: &str) -> anyhow::Result<()> {
     let mut progress = step_progress_bar();
     let outcome = run_sweep(sweep.key(), &runs, &args.out, |event| match event {
         SweepEvent::RunStarted { index, count, run } => {
-            println!("[{}/{count}] {}: {}", index + 1, run.name, run.config.summary());
+            println!(
+                "[{}/{count}] {}: {}",
+                index + 1,
+                run.name,
+                run.config.summary()
+            );
             progress = step_progress_bar();
             progress.set_length(run.config.train.steps);
         }

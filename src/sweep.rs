@@ -19,15 +19,21 @@ use crate::train::{LayerMetric, StepRecord};
 pub enum SweepError {
     #[error("--sweep `{0}` is not a sweep: write KEY=V1,V2,…, e.g. --sweep model.depth=5,10,20")]
     Syntax(String),
-    #[error("--sweep {key}={values}: a sweep needs at least two values, separated by commas, e.g. --sweep {key}=A,B")]
+    #[error(
+        "--sweep {key}={values}: a sweep needs at least two values, separated by commas, e.g. --sweep {key}=A,B"
+    )]
     TooFewValues { key: String, values: String },
-    #[error("--sweep {key}={values}: value {position} is empty; separate the values by single commas")]
+    #[error(
+        "--sweep {key}={values}: value {position} is empty; separate the values by single commas"
+    )]
     EmptyValue {
         key: String,
         values: String,
         position: usize,
     },
-    #[error("--sweep {key}: `{first}` and `{second}` give the same setting; every value must differ")]
+    #[error(
+        "--sweep {key}: `{first}` and `{second}` give the same setting; every value must differ"
+    )]
     Duplicate {
         key: String,
         first: String,
@@ -111,16 +117,17 @@ impl Sweep {
     pub fn runs(&self, base: &Config) -> Result<Vec<SweepRun>, SweepError> {
         let mut runs: Vec<(SweepRun, &str)> = Vec::with_capacity(self.values.len());
         for value in &self.values {
-            let config = apply_override(base, &format!("{}={value}", self.key)).map_err(
-                |err| match err {
-                    ConfigError::UnknownKey { .. } => SweepError::Key(err),
-                    error => SweepError::BadValue {
-                        key: self.key.clone(),
-                        value: value.clone(),
-                        error,
+            let config =
+                apply_override(base, &format!("{}={value}", self.key)).map_err(
+                    |err| match err {
+                        ConfigError::UnknownKey { .. } => SweepError::Key(err),
+                        error => SweepError::BadValue {
+                            key: self.key.clone(),
+                            value: value.clone(),
+                            error,
+                        },
                     },
-                },
-            )?;
+                )?;
             if let Err(err) = config.validate() {
                 // An error the base has too is not this value's fault.
                 if base.validate().as_ref() == Err(&err) {
@@ -335,7 +342,10 @@ fn summary_row(name: &str, run: &RunOutcome) -> [String; 6] {
     } else {
         history.last_step().to_string()
     };
-    let loss = history.loss().last().map_or_else(|| "-".to_owned(), |&l| number(l));
+    let loss = history
+        .loss()
+        .last()
+        .map_or_else(|| "-".to_owned(), |&l| number(l));
     let accuracy = history
         .test_accuracy()
         .last()
@@ -400,10 +410,7 @@ mod tests {
             Sweep::parse("model.depth"),
             Err(SweepError::Syntax("model.depth".into()))
         );
-        assert!(matches!(
-            Sweep::parse("=1,2"),
-            Err(SweepError::Syntax(_))
-        ));
+        assert!(matches!(Sweep::parse("=1,2"), Err(SweepError::Syntax(_))));
         assert!(matches!(
             Sweep::parse("model.depth=5"),
             Err(SweepError::TooFewValues { .. })

@@ -93,10 +93,7 @@ fn depth_sweep_writes_a_folder_per_value_and_a_combined_session() {
         assert_eq!(config["train"]["steps"], 6);
         // Hidden layers plus the output layer.
         assert_eq!(runs[0]["history"]["num_layers"], depth + 1);
-        assert_eq!(
-            runs[0]["history"]["loss"].as_array().map(Vec::len),
-            Some(6)
-        );
+        assert_eq!(runs[0]["history"]["loss"].as_array().map(Vec::len), Some(6));
 
         let csv = std::fs::read_to_string(folder.join("metrics.csv")).expect("metrics.csv");
         assert!(csv.starts_with("step,metric,index,value\n"));
@@ -182,7 +179,11 @@ fn a_diverged_run_does_not_stop_the_sweep() {
         (1..8).contains(&diverged_steps),
         "the diverged run stopped after {diverged_steps} steps"
     );
-    assert_eq!(steps(&runs[1]), Some(8), "the run after it trained to the end");
+    assert_eq!(
+        steps(&runs[1]),
+        Some(8),
+        "the run after it trained to the end"
+    );
     assert!(out.join("model.init_scale=0.2/session.json").exists());
 
     let row = stdout
@@ -231,14 +232,20 @@ fn sweep_error(args: &[&str]) -> String {
 
 fn assert_mentions(message: &str, parts: &[&str]) {
     for part in parts {
-        assert!(message.contains(part), "`{message}` does not mention `{part}`");
+        assert!(
+            message.contains(part),
+            "`{message}` does not mention `{part}`"
+        );
     }
 }
 
 #[test]
 fn unknown_key_is_refused_with_the_allowed_keys() {
     let message = sweep_error(&["--sweep", "model.dept=2,3"]);
-    assert_mentions(&message, &["--sweep", "model.dept`", "allowed", "model.depth"]);
+    assert_mentions(
+        &message,
+        &["--sweep", "model.dept`", "allowed", "model.depth"],
+    );
 }
 
 #[test]
@@ -247,9 +254,15 @@ fn a_bad_value_is_named_with_what_is_allowed() {
     let message = sweep_error(&["--sweep", "model.depth=2,3,0"]);
     assert_mentions(&message, &["--sweep", "`0`", "model.depth=0", "1 to 100"]);
     let message = sweep_error(&["--sweep", "model.depth=2,many"]);
-    assert_mentions(&message, &["`many`", "model.depth", "expected a whole number"]);
+    assert_mentions(
+        &message,
+        &["`many`", "model.depth", "expected a whole number"],
+    );
     let message = sweep_error(&["--sweep", "model.activation=tanh,swoosh"]);
-    assert_mentions(&message, &["swoosh", "model.activation", "sigmoid", "leaky_relu"]);
+    assert_mentions(
+        &message,
+        &["swoosh", "model.activation", "sigmoid", "leaky_relu"],
+    );
 }
 
 #[test]
