@@ -15,5 +15,7 @@ pub mod presets;
 pub mod rng;
 pub mod run;
 pub mod session;
+pub mod sweep;
+pub mod theory;
 pub mod train;
 pub mod ui;

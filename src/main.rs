@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,6 +11,7 @@ use gradlab::config::{Config, apply_override};
 use gradlab::export::{ExportOptions, FigureFormat, FigureSize, export_session};
 use gradlab::presets::{self, PRESETS};
 use gradlab::run::{resume_headless, run_headless};
+use gradlab::sweep::{Sweep, SweepEvent, run_sweep, summary_table};
 use gradlab::train::LayerMetric;
 
 /// Gradient Lab: watch gradients vanish and explode, and test every remedy.
@@ -76,6 +77,10 @@ struct RunArgs {
     /// Number of training steps (overrides train.steps); with --resume, how many more.
     #[arg(long)]
     steps: Option<u64>,
+    /// One run per value of one setting, e.g. --sweep model.depth=5,10,20: each into
+    /// DIR/KEY=VALUE/, all together in DIR/session.json with comparison figures.
+    #[arg(long, value_name = "KEY=V1,V2,...")]
+    sweep: Option<String>,
     /// Folder for the results.
     #[arg(long, value_name = "DIR", default_value = "gradlab-run")]
     out: PathBuf,
@@ -182,7 +187,8 @@ fn list_presets() {
     }
 }
 
-fn build_config(args: &RunArgs) -> anyhow::Result<Config> {
+/// The experiment of `args` with every --set and --steps applied, not yet validated.
+fn base_config(args: &RunArgs) -> anyhow::Result<Config> {
     let mut config = match (&args.preset, &args.config) {
         (Some(name), _) => presets::find(name)
             .map_err(anyhow::Error::msg)?
@@ -201,16 +207,35 @@ fn build_config(args: &RunArgs) -> anyhow::Result<Config> {
     if let Some(steps) = args.steps {
         config.train.steps = steps;
     }
+    Ok(config)
+}
+
+fn build_config(args: &RunArgs) -> anyhow::Result<Config> {
+    let config = base_config(args)?;
     config.validate()?;
     Ok(config)
 }
 
-fn run(args: RunArgs) -> anyhow::Result<()> {
+fn step_progress_bar() -> ProgressBar {
     let progress = ProgressBar::new(0);
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  loss {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    progress
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    if let Some(spec) = &args.sweep {
+        if args.resume.is_some() {
+            bail!(
+                "--resume continues one saved run and cannot be combined with --sweep; \
+                 run the sweep without --resume (each run's folder holds a session that --resume can continue)"
+            );
+        }
+        return sweep(&args, spec);
+    }
+    let progress = step_progress_bar();
     let on_step = |record: &gradlab::train::StepRecord| {
         progress.inc(1);
         if record.step.is_multiple_of(50) {
@@ -233,6 +258,43 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     progress.finish_and_clear();
 
     print_summary(&outcome);
+    Ok(())
+}
+
+fn sweep(args: &RunArgs, spec: &str) -> anyhow::Result<()> {
+    // Every value is checked before the first run trains or anything is written.
+    let sweep = Sweep::parse(spec)?;
+    let runs = sweep.runs(&base_config(args)?)?;
+
+    let mut progress = step_progress_bar();
+    let outcome = run_sweep(sweep.key(), &runs, &args.out, |event| match event {
+        SweepEvent::RunStarted { index, count, run } => {
+            println!(
+                "[{}/{count}] {}: {}",
+                index + 1,
+                run.name,
+                run.config.summary()
+            );
+            progress = step_progress_bar();
+            progress.set_length(run.config.train.steps);
+        }
+        SweepEvent::Step(record) => {
+            progress.inc(1);
+            if record.step.is_multiple_of(50) {
+                progress.set_message(format!("{:.4}", record.loss));
+            }
+        }
+        SweepEvent::RunFinished { .. } => progress.finish_and_clear(),
+    })?;
+
+    println!();
+    print!("{}", summary_table(&outcome));
+    for run in &runs {
+        println!("wrote {}", args.out.join(&run.folder).display());
+    }
+    for file in &outcome.files {
+        println!("wrote {}", file.display());
+    }
     Ok(())
 }
 

@@ -45,6 +45,41 @@ pub fn apply_activation(
     }
 }
 
+/// f(z) for one pre-activation value, as [`apply_activation`] computes it element by
+/// element, for the theory of signal propagation. `slope` is Leaky ReLU's or PReLU's
+/// slope.
+pub fn value(activation: Activation, z: f64, slope: f64) -> f64 {
+    match activation {
+        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        Activation::Tanh => z.tanh(),
+        Activation::Softsign => z / (1.0 + z.abs()),
+        Activation::Relu => z.max(0.0),
+        Activation::LeakyRelu | Activation::Prelu => {
+            if z > 0.0 {
+                z
+            } else {
+                slope * z
+            }
+        }
+        Activation::Elu => {
+            if z > 0.0 {
+                z
+            } else {
+                ELU_ALPHA * z.exp_m1()
+            }
+        }
+        Activation::Selu => {
+            if z > 0.0 {
+                SELU_LAMBDA * z
+            } else {
+                SELU_LAMBDA * SELU_ALPHA * z.exp_m1()
+            }
+        }
+        Activation::Gelu => 0.5 * z * (1.0 + libm::erf(z / std::f64::consts::SQRT_2)),
+        Activation::Silu => z / (1.0 + (-z).exp()),
+    }
+}
+
 /// f'(z) for one pre-activation value. `slope` is Leaky ReLU's or PReLU's slope.
 pub fn derivative(activation: Activation, z: f64, slope: f64) -> f64 {
     match activation {
@@ -149,6 +184,30 @@ mod tests {
                 assert!(
                     (y[i] - formula(p)).abs() < 1e-9,
                     "{activation:?}({p}) = {}",
+                    y[i]
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The scalar form used by the theory agrees with the tensor form the model uses.
+    #[test]
+    fn scalar_values_match_the_tensor_form() -> Result<()> {
+        let slope = 0.1;
+        for activation in Activation::ALL {
+            let x = Tensor::new(&POINTS, &Device::Cpu)?;
+            let y = apply_activation(&x, activation, slope, None)?.to_vec1::<f64>()?;
+            let scalar_slope = if activation == Activation::Prelu {
+                PRELU_INIT
+            } else {
+                slope
+            };
+            for (i, &p) in POINTS.iter().enumerate() {
+                let v = value(activation, p, scalar_slope);
+                assert!(
+                    (v - y[i]).abs() < 1e-12 * (1.0 + y[i].abs()),
+                    "{activation:?}({p}): scalar {v}, tensor {}",
                     y[i]
                 );
             }

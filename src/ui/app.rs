@@ -13,7 +13,7 @@ use super::files::{DialogPoll, DialogPurpose, PendingDialog, dialog_service_avai
 use super::guide::guide_ui;
 use super::heatmap::HeatmapView;
 use super::panels::{PanelContext, settings_ui};
-use super::profile::profile_ui;
+use super::profile::{profile_ui, run_theory};
 use super::run_controls::{RunAction, run_controls_ui};
 use super::screenshot::{Capture, Screenshots};
 use super::session_browser::{BrowserAction, SESSIONS_FOLDER, SessionBrowser};
@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::history::RunHistory;
 use crate::presets::{self, PRESETS, Preset};
 use crate::session::{SavedRun, ViewState};
+use crate::theory::InitTheory;
 use crate::train::{Command, LayerMetric, RunState, Worker, WorkerEvent};
 
 /// Where a run is in its life, as the UI knows it.
@@ -43,6 +44,8 @@ pub struct LiveRun {
     pub history: RunHistory,
     pub phase: Phase,
     rate: StepRate,
+    /// The theory's profile at initialisation, computed once when the run is shown.
+    pub theory: Option<InitTheory>,
 }
 
 impl LiveRun {
@@ -50,6 +53,7 @@ impl LiveRun {
     pub fn from_history(run_id: u64, config: Config, history: RunHistory) -> Self {
         Self {
             run_id,
+            theory: run_theory(&config),
             config,
             history,
             phase: Phase::Loaded,
@@ -427,6 +431,7 @@ impl GradLabApp {
                     history: RunHistory::new(0),
                     phase: Phase::Starting,
                     rate: StepRate::default(),
+                    theory: run_theory(&self.draft),
                 });
             }
             RunAction::Pause => self.send(Command::Pause),
@@ -906,6 +911,7 @@ impl GradLabApp {
                     egui::vec2(theme::PROFILE_WIDTH, height),
                     &run.history,
                     metric,
+                    run.theory.as_ref(),
                 );
             });
         };

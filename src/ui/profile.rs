@@ -1,27 +1,44 @@
 //! The per-layer profile of the newest step (the "gradient flow" chart): one point per
 //! layer, layers on the same vertical axis as the heatmap, so the slope of the gradient
-//! across depth is one line.
+//! across depth is one line. For the back-propagated gradient, the prediction of
+//! signal-propagation theory at initialisation is drawn beside it, with the measured
+//! profile of step 1 that it predicts.
 
 use egui::Vec2b;
-use egui_plot::{Line, Plot, PlotPoints, Points};
+use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, PlotUi, Points};
 
 use super::theme;
+use crate::config::Config;
 use crate::history::RunHistory;
+use crate::theory::{InitTheory, init_theory_for};
 use crate::train::{LayerMetric, Scale};
 
-/// Draws the profile of `metric` at the newest recorded step, `size` points large.
-pub fn profile_ui(ui: &mut egui::Ui, size: egui::Vec2, history: &RunHistory, metric: LayerMetric) {
+/// The theory's prediction for a run of `config`, computed once when the run is shown:
+/// `None` where it does not apply (batch norm, residual connections) or the data could
+/// not be read (the run itself then reports that).
+pub fn run_theory(config: &Config) -> Option<InitTheory> {
+    init_theory_for(config).unwrap_or_else(|err| {
+        log::debug!("no theory line: {err}");
+        None
+    })
+}
+
+/// Draws the profile of `metric` at the newest recorded step, `size` points large, and
+/// for the back-propagated gradient the `theory` line at initialisation, anchored at the
+/// top hidden layer's value at step 1.
+pub fn profile_ui(
+    ui: &mut egui::Ui,
+    size: egui::Vec2,
+    history: &RunHistory,
+    metric: LayerMetric,
+    theory: Option<&InitTheory>,
+) {
     // At least one row, so that a run not yet started still has valid bounds.
     let num_layers = history.rows(metric).max(1);
     let newest = history.len().checked_sub(1);
     let values = newest.map_or(&[][..], |c| history.layer_values(metric, c));
     let log = metric.scale() == Scale::Log;
-    let points: Vec<[f64; 2]> = values
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
-        .map(|(layer, &v)| [if log { v.log10() } else { v }, layer as f64 + 1.0])
-        .collect();
+    let points = profile_points(values, log);
 
     let x_label = if log {
         format!("log10 {}", metric.symbol())
@@ -32,8 +49,20 @@ pub fn profile_ui(ui: &mut egui::Ui, size: egui::Vec2, history: &RunHistory, met
         Some(c) => format!("step {}", history.step_of(c)),
         None => "no step yet".to_owned(),
     };
-    Plot::new(("layer-profile", metric))
-        .width(size.x)
+    let theory = theory
+        .filter(|_| metric == LayerMetric::ActivationGradNorm)
+        .and_then(|t| TheoryLine::new(history, t));
+
+    let mut plot = Plot::new(("layer-profile", metric));
+    if let Some(theory) = &theory {
+        plot = plot.legend(
+            Legend::default()
+                .position(theory.legend_corner())
+                .text_style(egui::TextStyle::Small)
+                .follow_insertion_order(true),
+        );
+    }
+    plot.width(size.x)
         .height(size.y)
         .x_axis_label(x_label)
         .show_y(false)
@@ -53,6 +82,10 @@ pub fn profile_ui(ui: &mut egui::Ui, size: egui::Vec2, history: &RunHistory, met
             // Rows stay aligned with the heatmap's; only the value axis follows the data.
             plot_ui.set_auto_bounds(Vec2b::new(true, false));
             plot_ui.set_plot_bounds_y(0.5..=num_layers as f64 + 0.5);
+            if let Some(theory) = theory {
+                // Under the newest step's line, so that where the two agree both show.
+                theory.plot_ui(plot_ui, newest != Some(0));
+            }
             let line = Line::new(title.clone(), PlotPoints::from(points.clone()))
                 .color(theme::PROFILE_COLOR);
             plot_ui.line(line);
@@ -70,4 +103,83 @@ pub fn profile_ui(ui: &mut egui::Ui, size: egui::Vec2, history: &RunHistory, met
                     .radius(3.0),
             );
         });
+}
+
+/// One point per layer with a value that can be drawn: [value or its log10, layer].
+fn profile_points(values: &[f64], log: bool) -> Vec<[f64; 2]> {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
+        .map(|(layer, &v)| [if log { v.log10() } else { v }, layer as f64 + 1.0])
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Theory
+
+/// The theory's prediction anchored at step 1, with what step 1 measured.
+struct TheoryLine {
+    name: String,
+    vanishing: bool,
+    /// Predicted log10 ‖∂L/∂h_l‖ of the hidden layers.
+    predicted: Vec<[f64; 2]>,
+    /// Measured log10 ‖∂L/∂h_l‖ of every layer at step 1.
+    measured: Vec<[f64; 2]>,
+}
+
+impl TheoryLine {
+    /// `None` before step 1 is recorded, for a history that does not start at step 1,
+    /// or where the top hidden layer's gradient at step 1 is not a positive number.
+    fn new(history: &RunHistory, theory: &InitTheory) -> Option<Self> {
+        if history.is_empty() || history.step_of(0) != 1 {
+            return None;
+        }
+        let first = history.layer_values(LayerMetric::ActivationGradNorm, 0);
+        let depth = theory.relative_grad_norm.len();
+        // The hidden layers and the output layer.
+        if depth == 0 || first.len() != depth + 1 {
+            return None;
+        }
+        let top = first[depth - 1];
+        if !(top.is_finite() && top > 0.0) {
+            return None;
+        }
+        let name = match theory.chi_label() {
+            Some(chi) => format!("theory at init ({chi})"),
+            None => "theory at init".to_owned(),
+        };
+        Some(Self {
+            name,
+            vanishing: theory.relative_grad_norm[0] < 1.0,
+            predicted: profile_points(&theory.predicted_grad_norms(top), true),
+            measured: profile_points(first, true),
+        })
+    }
+
+    /// The top corner the line leaves free: the left one where the gradient falls
+    /// towards the input (the line climbs to the right), the right one where it grows.
+    fn legend_corner(&self) -> Corner {
+        if self.vanishing {
+            Corner::LeftTop
+        } else {
+            Corner::RightTop
+        }
+    }
+
+    /// The dashed prediction, and step 1's measured points unless step 1 is the newest
+    /// step (drawn anyway).
+    fn plot_ui(self, plot_ui: &mut PlotUi<'_>, with_step_1: bool) {
+        let line = Line::new(self.name, PlotPoints::from(self.predicted))
+            .color(theme::THEORY_COLOR)
+            .width(theme::THEORY_LINE_WIDTH)
+            .style(LineStyle::dashed_dense());
+        plot_ui.line(line);
+        if with_step_1 {
+            let points = Points::new("step 1", PlotPoints::from(self.measured))
+                .color(theme::FIRST_STEP_COLOR)
+                .radius(2.5);
+            plot_ui.points(points);
+        }
+    }
 }

@@ -22,6 +22,10 @@ pub const SIGMA_COLORS: [Color32; 4] = [
     Color32::from_rgb(0, 114, 178),
     Color32::from_rgb(86, 180, 233),
 ];
+pub const THEORY_COLOR: Color32 = Color32::from_rgb(204, 121, 167);
+pub const THEORY_LINE_WIDTH: f32 = 4.0;
+/// The measured profile of step 1, which the theory line predicts.
+pub const FIRST_STEP_COLOR: Color32 = Color32::from_gray(230);
 pub const HEALTHY_COLOR: Color32 = Color32::from_rgb(0, 180, 130);
 pub const ERROR_COLOR: Color32 = Color32::from_rgb(240, 80, 80);
 pub const WARNING_COLOR: Color32 = Color32::from_rgb(230, 180, 60);
