@@ -70,6 +70,16 @@ pub fn resume_headless(
     train_and_write(trainer, run.history, &run.name, out_dir, on_step)
 }
 
+/// The metric a run's figure shows: the gradient across time for a recurrent net, the
+/// weight gradient per layer for an MLP.
+pub fn headline_metric(history: &RunHistory) -> LayerMetric {
+    if history.is_recurrent() {
+        LayerMetric::HiddenGradNorm
+    } else {
+        LayerMetric::WeightGradNorm
+    }
+}
+
 fn train_and_write(
     mut trainer: Trainer,
     mut history: RunHistory,
@@ -102,7 +112,7 @@ fn train_and_write(
         .with_context(|| format!("could not write {}", csv_path.display()))?;
     heatmap_png(
         &history,
-        LayerMetric::WeightGradNorm,
+        headline_metric(&history),
         &config.summary(),
         &png_path,
         FIGURE_SIZE,

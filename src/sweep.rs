@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::config::{Config, ConfigError, apply_override};
 use crate::export::{Figure, FigureFormat, FigureSize};
-use crate::run::{FIGURE_SIZE, RunOutcome, run_headless};
+use crate::run::{FIGURE_SIZE, RunOutcome, headline_metric, run_headless};
 use crate::session::{SavedRun, Session};
 use crate::train::{LayerMetric, StepRecord};
 
@@ -249,7 +249,11 @@ pub fn run_sweep(
             checkpoint: None,
         })
         .collect();
-    let files = write_comparison(&Session::new(saved), out_dir)?;
+    let mut session = Session::new(saved);
+    if let Some(first) = session.runs.first() {
+        session.view.heatmap_metric = headline_metric(&first.history);
+    }
+    let files = write_comparison(&session, out_dir)?;
 
     Ok(SweepOutcome {
         key: key.to_owned(),

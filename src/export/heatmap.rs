@@ -50,8 +50,9 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
+    let rows = RowKind::for_metric(history.is_recurrent(), metric).short_title();
     let title = format!(
-        "{} per layer and training step",
+        "{} per {rows} and training step",
         capitalised(metric.label_ascii())
     );
     let body = draw_header(root, style, &title, &[caption.to_owned()])?;
@@ -79,8 +80,10 @@ pub(super) fn draw_comparison<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
+    let recurrent = runs.iter().any(|r| r.history.is_recurrent());
+    let rows = RowKind::for_metric(recurrent, metric).short_title();
     let title = format!(
-        "{} per layer and training step: {} runs on one colour scale",
+        "{} per {rows} and training step: {} runs on one colour scale",
         capitalised(metric.label_ascii()),
         runs.len()
     );
