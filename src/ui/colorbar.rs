@@ -25,9 +25,13 @@ pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<ColorRange>, ti
         text_color,
     );
 
-    let legend_height = 4.0 * 18.0 + 8.0;
+    // A short bar (two heatmaps stacked) keeps its scale and drops the legend of
+    // special colours, which the other bar on screen shows.
+    let show_legend = height >= 200.0;
+    let legend_height = if show_legend { 4.0 * 18.0 + 8.0 } else { 0.0 };
+    let top_gap = if show_legend { 36.0 } else { 22.0 };
     let strip = Rect::from_min_max(
-        pos2(rect.left() + 4.0, rect.top() + 36.0),
+        pos2(rect.left() + 4.0, rect.top() + top_gap),
         pos2(
             rect.left() + 4.0 + theme::COLOR_BAR_STRIP_WIDTH,
             rect.bottom() - legend_height - 12.0,
@@ -78,6 +82,9 @@ pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<ColorRange>, ti
 
     // The colours outside the scale.
     // Exact zeros have a colour of their own only where the scale is logarithmic.
+    if !show_legend {
+        return;
+    }
     let mut legend = vec![("NaN", theme::nan_color()), ("±Inf", theme::inf_color())];
     if range.scale == Scale::Log {
         legend.push(("exact 0", theme::zero_color()));

@@ -110,6 +110,13 @@ fn sigma_plot(
 ) {
     let layers = history.rows(LayerMetric::RecurrentSigma);
     let series = history.layer_series(LayerMetric::RecurrentSigma);
+    // Room above the largest value for the legend.
+    let top = series
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max)
+        * 1.35;
     Plot::new("sigma-plot")
         .width(size.x)
         .height(size.y)
@@ -118,6 +125,7 @@ fn sigma_plot(
         .legend(Legend::default())
         .link_axis(link, Vec2b::new(true, false))
         .include_y(0.0)
+        .include_y(top)
         .show(ui, |plot_ui| {
             for layer in 0..layers {
                 let values: Vec<f64> = series.iter().skip(layer).step_by(layers).copied().collect();

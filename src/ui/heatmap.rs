@@ -209,7 +209,11 @@ impl HeatmapView {
             .width(size.x)
             .height(size.y)
             .x_axis_label("training step")
-            .y_axis_label(rows.axis_title())
+            .y_axis_label(if size.y < 260.0 {
+                rows.short_title()
+            } else {
+                rows.axis_title()
+            })
             .link_axis(egui::Id::unique("heatmap-steps"), Vec2b::new(true, false))
             .allow_zoom(Vec2b::new(true, false))
             .allow_drag(Vec2b::new(true, false))
