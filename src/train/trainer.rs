@@ -392,14 +392,7 @@ impl Trainer {
         };
         let activation = net.probed_activation();
         for pre_activation in &trace.pre_activations {
-            let units = pre_activation.dim(1)?;
-            let slope = net.leaky_slope();
-            let (saturated, dead) = with_host_slice(pre_activation, |z| match z {
-                HostSlice::F32(z) => saturation(z, units, activation, slope),
-                HostSlice::F64(z) => saturation(z, units, activation, slope),
-            })?;
-            record.saturated_fraction.push(saturated);
-            record.dead_fraction.push(dead);
+            push_saturation(pre_activation, activation, net.leaky_slope(), record)?;
         }
         record.saturated_fraction.push(0.0);
         record.dead_fraction.push(0.0);
@@ -448,14 +441,12 @@ impl Trainer {
         };
         let activation = mlp.activation();
         for (index, pre_activation) in trace.pre_activations.iter().enumerate() {
-            let slope = mlp.negative_slope(index)?;
-            let units = pre_activation.dim(1)?;
-            let (saturated, dead) = with_host_slice(pre_activation, |z| match z {
-                HostSlice::F32(z) => saturation(z, units, activation, slope),
-                HostSlice::F64(z) => saturation(z, units, activation, slope),
-            })?;
-            record.saturated_fraction.push(saturated);
-            record.dead_fraction.push(dead);
+            push_saturation(
+                pre_activation,
+                activation,
+                mlp.negative_slope(index)?,
+                record,
+            )?;
         }
         // The output layer is linear: its derivative is 1 everywhere.
         record.saturated_fraction.push(0.0);
@@ -631,6 +622,23 @@ fn take_tensor(
         )));
     }
     Ok(tensor)
+}
+
+/// The saturated and dead fractions of one layer's pre-activations.
+fn push_saturation(
+    pre_activation: &Tensor,
+    activation: Activation,
+    slope: f64,
+    record: &mut StepRecord,
+) -> Result<(), TrainError> {
+    let units = pre_activation.dim(1)?;
+    let (saturated, dead) = with_host_slice(pre_activation, |z| match z {
+        HostSlice::F32(z) => saturation(z, units, activation, slope),
+        HostSlice::F64(z) => saturation(z, units, activation, slope),
+    })?;
+    record.saturated_fraction.push(saturated);
+    record.dead_fraction.push(dead);
+    Ok(())
 }
 
 /// Mean and standard deviation of each layer's output.
