@@ -5,10 +5,12 @@
 //! `{"seed": 1, "task": {"kind": "digits"}, "model": {"depth": 20}}`. Missing fields
 //! take their defaults; unknown fields are refused so that a typo never goes unnoticed.
 
+mod diff;
 mod overrides;
 mod validate;
 
-pub use overrides::apply_override;
+pub use diff::{Difference, differences};
+pub use overrides::{apply_override, settable_keys};
 pub use validate::ConfigError;
 
 use serde::{Deserialize, Serialize};

@@ -39,7 +39,8 @@ pub fn apply_override(config: &Config, assignment: &str) -> Result<Config, Confi
     })
 }
 
-/// Every dotted key that `--set` accepts for this config, in declaration order.
+/// Every dotted key that `--set` accepts for this config, sorted (sections, then keys
+/// within each).
 pub fn settable_keys(config: &Config) -> Vec<String> {
     fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
         match value {

@@ -15,7 +15,7 @@ use super::style::{
     ascii, linear_label, rgb,
 };
 use crate::colormap::{INF_RGB, NAN_RGB, ZERO_RGB, cell_rgb, gradient_rgb};
-use crate::history::{ColorRange, RunHistory};
+use crate::history::{ColorRange, RunHistory, shared_color_range};
 use crate::session::SavedRun;
 use crate::train::rows::RowKind;
 use crate::train::{LayerMetric, Scale};
@@ -24,21 +24,6 @@ use crate::train::{LayerMetric, Scale};
 const LAYER_TICK_SPACING_PX: f64 = 32.0;
 /// Bands the colour bar's gradient is drawn in.
 const COLOUR_BAR_BANDS: u32 = 200;
-
-/// The colour scale that covers every finite value of `metric` in all of `histories`:
-/// the union of each run's own range, so that one colour means one value in every
-/// panel. Runs without a finite value leave it unchanged.
-pub fn shared_color_range<'a>(
-    histories: impl IntoIterator<Item = &'a RunHistory>,
-    metric: LayerMetric,
-) -> ColorRange {
-    let scale = metric.scale();
-    histories
-        .into_iter()
-        .filter_map(|h| ColorRange::covering(scale, h.layer_series(metric).iter().copied()))
-        .reduce(ColorRange::union)
-        .unwrap_or(ColorRange::empty(scale))
-}
 
 pub(super) fn draw_heatmap<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,

@@ -13,4 +13,4 @@ mod style;
 pub use bundle::{ExportError, ExportOptions, export_session};
 pub use csv::{CSV_HEADER, metrics_csv};
 pub use figure::{Figure, FigureError, FigureFormat, FigureSize, heatmap_png};
-pub use heatmap::shared_color_range;
+pub use crate::history::shared_color_range;

@@ -1,8 +1,10 @@
 //! Recorded metrics of one run, and the NaN-aware summaries that plots and heatmaps
 //! draw from.
 
+mod range;
 mod summary;
 
+pub use range::{RangeTracker, shared_color_range};
 pub use summary::{CellSummary, ColorRange, DisplayValue, decimate_min_max, nice_step};
 
 use std::collections::BTreeMap;

@@ -22,6 +22,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Sessions larger than this are refused before they are read.
 pub const MAX_SESSION_BYTES: u64 = 512 * 1024 * 1024;
 
+/// A session holds at most this many runs (far more than a screen can compare).
+pub const MAX_RUNS: usize = 1000;
+
 /// Why a session could not be saved or loaded.
 #[derive(Debug, Error)]
 pub enum SessionError {
@@ -82,14 +85,23 @@ pub struct CheckpointRef {
     pub state: TrainerState,
 }
 
-/// What was on screen.
+/// What was on screen. Every field has a default, so that files written before a field
+/// existed still load.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ViewState {
+    /// The run shown alone (index into `runs`).
     pub selected_run: usize,
     pub heatmap_metric: LayerMetric,
     /// The step range of a zoomed heatmap; absent while it follows the newest step.
     pub heatmap_steps: Option<[f64; 2]>,
+    /// The runs picked for the comparison view (indices into `runs`, in order); absent
+    /// for every run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared_runs: Option<Vec<usize>>,
+    /// True when the comparison view was on screen rather than the selected run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub comparing: bool,
 }
 
 impl Default for ViewState {
@@ -98,7 +110,18 @@ impl Default for ViewState {
             selected_run: 0,
             heatmap_metric: LayerMetric::WeightGradNorm,
             heatmap_steps: None,
+            compared_runs: None,
+            comparing: false,
         }
+    }
+}
+
+impl ViewState {
+    /// Whether run `index` is shown in the comparison view.
+    pub fn is_compared(&self, index: usize) -> bool {
+        self.compared_runs
+            .as_ref()
+            .is_none_or(|runs| runs.contains(&index))
     }
 }
 
@@ -272,6 +295,25 @@ impl Session {
 
         let session: Self =
             serde_json::from_str(text).map_err(|e| LoadProblem::Malformed(e.to_string()))?;
+        if session.runs.len() > MAX_RUNS {
+            return Err(LoadProblem::Malformed(format!(
+                "it holds {} runs; a session holds at most {MAX_RUNS}",
+                session.runs.len()
+            )));
+        }
+        if let Some(index) = session
+            .view
+            .compared_runs
+            .iter()
+            .flatten()
+            .find(|&&index| index >= session.runs.len())
+        {
+            return Err(LoadProblem::Malformed(format!(
+                "the compared run {} does not exist; the session has {} runs",
+                index + 1,
+                session.runs.len()
+            )));
+        }
         if session.view.selected_run >= session.runs.len().max(1) {
             return Err(LoadProblem::Malformed(format!(
                 "the selected run {} does not exist; the session has {} runs",
@@ -412,6 +454,53 @@ mod tests {
             serde_json::to_string(&loaded)?,
             serde_json::to_string(&session)?
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_from_before_the_comparison_view_loads_with_every_run_compared()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("old.json");
+        let mut tree = serde_json::to_value(sample_session())?;
+        // The view as older builds wrote it: no compared runs, no comparing flag.
+        tree["view"] = serde_json::json!({
+            "selected_run": 0,
+            "heatmap_metric": "activation_grad_norm",
+            "heatmap_steps": [1.0, 5.0]
+        });
+        std::fs::write(&path, serde_json::to_string(&tree)?)?;
+
+        let loaded = Session::load(&path)?;
+        assert_eq!(loaded.view.heatmap_metric, LayerMetric::ActivationGradNorm);
+        assert_eq!(loaded.view.heatmap_steps, Some([1.0, 5.0]));
+        assert_eq!(loaded.view.compared_runs, None);
+        assert!(!loaded.view.comparing);
+        assert!(loaded.view.is_compared(0));
+        Ok(())
+    }
+
+    #[test]
+    fn the_comparison_view_round_trips_and_bad_indices_are_refused()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("s.json");
+        let mut session = sample_session();
+        session.runs.push(session.runs[0].clone());
+        session.runs[1].name = "deeper".into();
+        session.view.selected_run = 1;
+        session.view.compared_runs = Some(vec![1]);
+        session.view.comparing = true;
+        session.save(&path)?;
+        let loaded = Session::load(&path)?;
+        assert_eq!(loaded.view, session.view);
+        assert_eq!(loaded.runs[1].name, "deeper");
+        assert!(!loaded.view.is_compared(0) && loaded.view.is_compared(1));
+
+        session.view.compared_runs = Some(vec![0, 2]);
+        session.save(&path)?;
+        let message = Session::load(&path).map(|_| ()).unwrap_err().to_string();
+        assert!(message.contains("compared run 3 does not exist"), "{message}");
         Ok(())
     }
 

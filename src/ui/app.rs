@@ -233,6 +233,7 @@ impl GradLabApp {
             selected_run: 0,
             heatmap_metric: self.metric,
             heatmap_steps: self.heatmap.visible_steps(),
+            ..ViewState::default()
         }
     }
 

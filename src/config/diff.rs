@@ -1,0 +1,103 @@
+//! The settings two configs disagree on, by dotted key, so that a list of runs can say
+//! how each differs from a reference run.
+
+use serde_json::Value;
+
+use super::Config;
+use super::overrides::settable_keys;
+
+/// One setting on which two configs disagree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The dotted key, as `--set` takes it: `model.depth`.
+    pub key: String,
+    /// The value in the reference config and in the other one, as `--set` writes them.
+    pub reference: String,
+    pub value: String,
+}
+
+impl Difference {
+    /// A short form for lists: the last part of the key (the whole key where the last
+    /// part alone says little) and the value, e.g. `depth 7` or `model.kind lstm`.
+    pub fn short(&self) -> String {
+        let name = match self.key.rsplit_once('.') {
+            Some((_, last)) if last != "kind" => last,
+            _ => self.key.as_str(),
+        };
+        format!("{name} {}", self.value)
+    }
+}
+
+/// The settings of `other` that differ from `reference`, in the order of
+/// [`settable_keys`].
+pub fn differences(reference: &Config, other: &Config) -> Vec<Difference> {
+    let (Ok(a), Ok(b)) = (serde_json::to_value(reference), serde_json::to_value(other)) else {
+        return Vec::new();
+    };
+    settable_keys(reference)
+        .into_iter()
+        .filter_map(|key| {
+            let left = lookup(&a, &key)?;
+            let right = lookup(&b, &key)?;
+            (left != right).then(|| Difference {
+                reference: plain(left),
+                value: plain(right),
+                key,
+            })
+        })
+        .collect()
+}
+
+fn lookup<'a>(tree: &'a Value, key: &str) -> Option<&'a Value> {
+    key.split('.').try_fold(tree, |node, segment| node.get(segment))
+}
+
+/// A value as it is typed after `--set key=`: strings without their quotes.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::apply_override;
+
+    #[test]
+    fn equal_configs_have_no_differences() {
+        assert!(differences(&Config::default(), &Config::default()).is_empty());
+    }
+
+    #[test]
+    fn each_changed_setting_is_named_once_in_key_order() -> Result<(), crate::config::ConfigError>
+    {
+        let reference = Config::default();
+        let mut other = apply_override(&reference, "train.lr=0.5")?;
+        other = apply_override(&other, "model.depth=7")?;
+        other = apply_override(&other, "model.activation=relu")?;
+        other = apply_override(&other, "model.kind=lstm")?;
+
+        let found = differences(&reference, &other);
+        let keys: Vec<&str> = found.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["model.activation", "model.depth", "model.kind", "train.lr"]
+        );
+        assert_eq!(found[0].reference, "sigmoid");
+        assert_eq!(found[0].value, "relu");
+        assert_eq!(found[1].reference, "20");
+        assert_eq!(found[1].value, "7");
+        assert_eq!(found[3].value, "0.5");
+
+        let short: Vec<String> = found.iter().map(Difference::short).collect();
+        assert_eq!(short, ["activation relu", "depth 7", "model.kind lstm", "lr 0.5"]);
+
+        // Seen from the other side, the same keys with the values swapped.
+        let back = differences(&other, &reference);
+        assert_eq!(back.len(), 4);
+        assert_eq!((back[1].reference.as_str(), back[1].value.as_str()), ("7", "20"));
+        Ok(())
+    }
+}
