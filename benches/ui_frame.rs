@@ -15,7 +15,11 @@ fn frame(c: &mut Criterion) {
     let history = long_history(STEPS);
     let ctx = egui::Context::default();
     let mut app = GradLabApp::new(&ctx, None);
-    app.run = Some(LiveRun::from_history(1, presets::default_config(), history));
+    app.add_run(LiveRun::from_history(
+        100,
+        presets::default_config(),
+        history,
+    ));
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .build_ui_state(|ui, app: &mut GradLabApp| app.frame_ui(ui), app);

@@ -27,11 +27,7 @@ fn harness() -> Harness<'static, GradLabApp> {
 }
 
 fn last_step(harness: &Harness<'_, GradLabApp>) -> u64 {
-    harness
-        .state()
-        .run
-        .as_ref()
-        .map_or(0, |r| r.history.last_step())
+    harness.state().run().map_or(0, |r| r.history.last_step())
 }
 
 /// Steps frames until `done` holds; fails the test after `MAX_FRAMES`.
@@ -54,16 +50,16 @@ fn step_until(
 fn start_pause_resume_reset() {
     let mut harness = harness();
     harness.run_steps(2);
-    assert!(harness.state().run.is_none());
+    assert!(!harness.state().run().is_some_and(|r| r.is_started()));
 
     harness.get_by_label("Start").click();
     step_until(&mut harness, "the first steps", |app| {
-        app.run.as_ref().is_some_and(|r| r.history.last_step() >= 5)
+        app.run().is_some_and(|r| r.history.last_step() >= 5)
     });
 
     harness.get_by_label("Pause").click();
     step_until(&mut harness, "the pause to take effect", |app| {
-        app.run.as_ref().is_some_and(|r| {
+        app.run().is_some_and(|r| {
             r.phase == gradlab::ui::Phase::Trainer(gradlab::train::RunState::Paused)
         })
     });
@@ -77,27 +73,29 @@ fn start_pause_resume_reset() {
 
     harness.get_by_label("Step").click();
     step_until(&mut harness, "one step", |app| {
-        app.run
-            .as_ref()
+        app.run()
             .is_some_and(|r| r.history.last_step() == paused_at + 1)
     });
 
     harness.get_by_label("Resume").click();
     step_until(&mut harness, "training to go on", |app| {
-        app.run
-            .as_ref()
+        app.run()
             .is_some_and(|r| r.history.last_step() > paused_at + 5)
     });
 
     harness.get_by_label("Reset").click();
     harness.run_steps(2);
-    assert!(harness.state().run.is_none());
+    // The run is back to its settings alone, ready to start again.
+    assert_eq!(
+        harness.state().run().map(|r| r.phase.clone()),
+        Some(gradlab::ui::Phase::NotStarted)
+    );
+    assert_eq!(last_step(&harness), 0);
     assert!(harness.query_by_label("Start").is_some());
 }
 
 fn paused(app: &GradLabApp) -> bool {
-    app.run
-        .as_ref()
+    app.run()
         .is_some_and(|r| r.phase == gradlab::ui::Phase::Trainer(gradlab::train::RunState::Paused))
 }
 
@@ -105,7 +103,7 @@ fn paused(app: &GradLabApp) -> bool {
 fn start_then_pause(harness: &mut Harness<'_, GradLabApp>) {
     harness.get_by_label("Start").click();
     step_until(harness, "a few steps", |app| {
-        app.run.as_ref().is_some_and(|r| r.history.last_step() >= 3)
+        app.run().is_some_and(|r| r.history.last_step() >= 3)
     });
     harness.get_by_label("Pause").click();
     step_until(harness, "the pause", paused);
@@ -139,7 +137,7 @@ fn save_reset_open_and_continue() {
 
     harness.get_by_label("Reset").click();
     harness.run_steps(2);
-    assert!(harness.state().run.is_none());
+    assert_eq!(last_step(&harness), 0);
 
     harness.state_mut().open_session(&path);
     step_until(&mut harness, "the session to open, paused", paused);
@@ -150,8 +148,7 @@ fn save_reset_open_and_continue() {
         &mut harness,
         "training to continue from the saved step",
         |app| {
-            app.run
-                .as_ref()
+            app.run()
                 .is_some_and(|r| r.history.last_step() > saved_at + 3)
         },
     );
@@ -162,17 +159,14 @@ fn changed_settings_ask_for_a_reset() {
     let mut harness = harness();
     harness.get_by_label("Start").click();
     step_until(&mut harness, "the first step", |app| {
-        app.run.as_ref().is_some_and(|r| r.history.last_step() >= 1)
+        app.run().is_some_and(|r| r.history.last_step() >= 1)
     });
     assert!(harness.query_by_label_contains("Settings differ").is_none());
     harness.state_mut().draft.model.depth = 7;
     harness.run_steps(2);
     assert!(harness.query_by_label_contains("Settings differ").is_some());
     // The run keeps the settings it started with.
-    assert_eq!(
-        harness.state().run.as_ref().map(|r| r.config.model.depth),
-        Some(3)
-    );
+    assert_eq!(harness.state().run().map(|r| r.config.model.depth), Some(3));
 }
 
 #[test]

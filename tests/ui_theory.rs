@@ -31,11 +31,7 @@ fn start_and_train(harness: &mut Harness<'_, GradLabApp>) {
     harness.get_by_label("Start").click();
     for _ in 0..MAX_FRAMES {
         harness.step();
-        let steps = harness
-            .state()
-            .run
-            .as_ref()
-            .map_or(0, |r| r.history.last_step());
+        let steps = harness.state().run().map_or(0, |r| r.history.last_step());
         if steps >= 3 {
             harness.get_by_label("Pause").click();
             harness.run_steps(3);
@@ -61,8 +57,7 @@ fn legend_names_the_theory_line_with_chi() {
 
     let theory = harness
         .state()
-        .run
-        .as_ref()
+        .run()
         .and_then(|r| r.theory.clone())
         .expect("a prediction for a plain tanh net");
     let label = format!(
@@ -83,7 +78,7 @@ fn no_theory_line_for_other_metrics_or_batch_norm() {
     with_batch_norm.push("model.batch_norm=true");
     let mut batch_norm = harness(&with_batch_norm, LayerMetric::ActivationGradNorm);
     start_and_train(&mut batch_norm);
-    let run = batch_norm.state().run.as_ref();
+    let run = batch_norm.state().run();
     assert!(run.is_some_and(|r| r.theory.is_none()));
     assert!(batch_norm.query_by_label_contains(LEGEND_PREFIX).is_none());
 }

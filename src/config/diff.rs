@@ -49,7 +49,8 @@ pub fn differences(reference: &Config, other: &Config) -> Vec<Difference> {
 }
 
 fn lookup<'a>(tree: &'a Value, key: &str) -> Option<&'a Value> {
-    key.split('.').try_fold(tree, |node, segment| node.get(segment))
+    key.split('.')
+        .try_fold(tree, |node, segment| node.get(segment))
 }
 
 /// A value as it is typed after `--set key=`: strings without their quotes.
@@ -71,8 +72,7 @@ mod tests {
     }
 
     #[test]
-    fn each_changed_setting_is_named_once_in_key_order() -> Result<(), crate::config::ConfigError>
-    {
+    fn each_changed_setting_is_named_once_in_key_order() -> Result<(), crate::config::ConfigError> {
         let reference = Config::default();
         let mut other = apply_override(&reference, "train.lr=0.5")?;
         other = apply_override(&other, "model.depth=7")?;
@@ -92,12 +92,18 @@ mod tests {
         assert_eq!(found[3].value, "0.5");
 
         let short: Vec<String> = found.iter().map(Difference::short).collect();
-        assert_eq!(short, ["activation relu", "depth 7", "model.kind lstm", "lr 0.5"]);
+        assert_eq!(
+            short,
+            ["activation relu", "depth 7", "model.kind lstm", "lr 0.5"]
+        );
 
         // Seen from the other side, the same keys with the values swapped.
         let back = differences(&other, &reference);
         assert_eq!(back.len(), 4);
-        assert_eq!((back[1].reference.as_str(), back[1].value.as_str()), ("7", "20"));
+        assert_eq!(
+            (back[1].reference.as_str(), back[1].value.as_str()),
+            ("7", "20")
+        );
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ mod layout;
 mod legend;
 mod style;
 
+pub use crate::history::shared_color_range;
 pub use bundle::{ExportError, ExportOptions, export_session};
 pub use csv::{CSV_HEADER, metrics_csv};
 pub use figure::{Figure, FigureError, FigureFormat, FigureSize, heatmap_png};
-pub use crate::history::shared_color_range;

@@ -89,7 +89,10 @@ mod tests {
             shallow.color_range(metric).union(deep.color_range(metric))
         );
         let none: [&RunHistory; 0] = [];
-        assert_eq!(shared_color_range(none, metric), ColorRange::empty(metric.scale()));
+        assert_eq!(
+            shared_color_range(none, metric),
+            ColorRange::empty(metric.scale())
+        );
     }
 
     #[test]

@@ -500,7 +500,10 @@ mod tests {
         session.view.compared_runs = Some(vec![0, 2]);
         session.save(&path)?;
         let message = Session::load(&path).map(|_| ()).unwrap_err().to_string();
-        assert!(message.contains("compared run 3 does not exist"), "{message}");
+        assert!(
+            message.contains("compared run 3 does not exist"),
+            "{message}"
+        );
         Ok(())
     }
 

@@ -13,4 +13,4 @@ mod worker;
 pub use norm::{host_values, scaled_norm, tensor_norm};
 pub use record::{LayerMetric, Scale, StepRecord};
 pub use trainer::{TrainError, Trainer};
-pub use worker::{Command, RunState, Worker, WorkerEvent, WorkerUnavailable};
+pub use worker::{Command, OpenedRun, RunState, RunToSave, Worker, WorkerEvent, WorkerUnavailable};

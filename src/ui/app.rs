@@ -1,78 +1,36 @@
 //! The app's state and the frame that ties the panels together.
 
-use std::collections::VecDeque;
+mod live_run;
+mod runs;
+mod session_io;
+
+pub use live_run::{LiveRun, Phase};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui::{Key, RichText};
 
 use super::colorbar::colorbar_ui;
+use super::compare::CompareView;
+use super::compare_curves::compare_curves_ui;
 use super::curves::curves_ui;
 use super::diagnosis_line::diagnosis_ui;
 use super::files::{DialogPoll, DialogPurpose, PendingDialog, dialog_service_available};
+use super::flow_chart::flow_chart_ui;
 use super::guide::guide_ui;
 use super::heatmap::HeatmapView;
 use super::panels::{PanelContext, settings_ui};
-use super::profile::{profile_ui, run_theory};
+use super::profile::profile_ui;
 use super::run_controls::{RunAction, run_controls_ui};
+use super::run_list::{RunListAction, run_list_ui};
 use super::screenshot::{Capture, Screenshots};
 use super::session_browser::{BrowserAction, SESSIONS_FOLDER, SessionBrowser};
 use super::status::status_ui;
 use super::theme;
 use crate::config::Config;
-use crate::history::RunHistory;
 use crate::presets::{self, PRESETS, Preset};
-use crate::session::{SavedRun, ViewState};
-use crate::theory::InitTheory;
-use crate::train::{Command, LayerMetric, RunState, Worker, WorkerEvent};
-
-/// Where a run is in its life, as the UI knows it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Phase {
-    /// Sent to the trainer, not yet confirmed.
-    Starting,
-    /// As last reported by the trainer.
-    Trainer(RunState),
-    /// Read from a session file; shown, not continued.
-    Loaded,
-}
-
-/// The run on screen: its settings, what it recorded and where it is.
-pub struct LiveRun {
-    pub run_id: u64,
-    pub config: Config,
-    pub history: RunHistory,
-    pub phase: Phase,
-    rate: StepRate,
-    /// The theory's profile at initialisation, computed once when the run is shown.
-    pub theory: Option<InitTheory>,
-}
-
-impl LiveRun {
-    /// A run shown from its recorded history alone, as one read from a file.
-    pub fn from_history(run_id: u64, config: Config, history: RunHistory) -> Self {
-        Self {
-            run_id,
-            theory: run_theory(&config),
-            config,
-            history,
-            phase: Phase::Loaded,
-            rate: StepRate::default(),
-        }
-    }
-
-    pub fn is_live(&self) -> bool {
-        match &self.phase {
-            Phase::Starting => true,
-            Phase::Trainer(state) => state.is_live(),
-            Phase::Loaded => false,
-        }
-    }
-
-    pub fn steps_per_sec(&self) -> Option<f64> {
-        self.rate.per_sec()
-    }
-}
+use crate::train::{LayerMetric, RunState, Worker};
 
 /// A message for the status line.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,9 +42,15 @@ pub enum Notice {
 /// The whole app. Persisted settings (`draft`) are kept apart from runtime handles
 /// (the worker thread, the texture).
 pub struct GradLabApp {
-    /// The settings being edited; a run takes a copy when it starts.
+    /// The settings in the panels: those of the selected run, which a run not started
+    /// yet takes as they change, and a started run only through Reset.
     pub draft: Config,
-    pub run: Option<LiveRun>,
+    /// Every run of the session, in the run list's order; never empty.
+    pub runs: Vec<LiveRun>,
+    /// The run shown alone and driven by the run controls.
+    selected: u64,
+    /// True while the comparison view is on screen rather than the selected run.
+    pub comparing: bool,
     pub metric: LayerMetric,
     pub notice: Option<Notice>,
     next_run_id: u64,
@@ -96,7 +60,10 @@ pub struct GradLabApp {
     heatmap: HeatmapView,
     /// A recurrent run's gradient across time, shown above the chosen metric.
     time_heatmap: HeatmapView,
-    /// Where the run on screen was last opened from or saved to.
+    compare: CompareView,
+    /// A run whose deletion waits for the user's word (it holds unsaved training).
+    delete_prompt: Option<u64>,
+    /// Where the session was last opened from or saved to.
     session_path: Option<PathBuf>,
     browser: SessionBrowser,
     dialog: Option<PendingDialog>,
@@ -140,16 +107,21 @@ impl GradLabApp {
             Ok(worker) => (Some(worker), None),
             Err(notice) => (None, Some(notice)),
         };
+        let draft = presets::default_config();
         let mut app = Self {
-            draft: presets::default_config(),
-            run: None,
+            runs: vec![LiveRun::not_started(1, "run 1".into(), draft.clone())],
+            draft,
+            selected: 1,
+            comparing: false,
             metric: LayerMetric::WeightGradNorm,
             notice,
-            next_run_id: 1,
+            next_run_id: 2,
             worker,
             ctx: ctx.clone(),
             heatmap: HeatmapView::new("gradient-heatmap"),
             time_heatmap: HeatmapView::new("time-heatmap"),
+            compare: CompareView::default(),
+            delete_prompt: None,
             session_path: None,
             browser: SessionBrowser::default(),
             dialog: None,
@@ -170,103 +142,6 @@ impl GradLabApp {
             app.open_session(&path);
         }
         app
-    }
-
-    /// Asks the trainer thread to read a session; its answer arrives as an event, and the
-    /// run on screen stays until a good file replaces it.
-    pub fn open_session(&mut self, path: &Path) {
-        let run_id = self.take_run_id();
-        self.send(Command::Open {
-            run_id,
-            path: path.to_owned(),
-        });
-        self.notice = Some(Notice::Info(format!("opening {}…", path.display())));
-    }
-
-    /// Saves the run on screen with its training state: to `path`, or where it was last
-    /// saved, or to a new file in the sessions folder named after its settings.
-    pub fn save_session(&mut self, path: Option<PathBuf>) {
-        let Some(run) = &self.run else {
-            self.notice = Some(Notice::Error("there is no run to save yet".into()));
-            return;
-        };
-        if run.phase == Phase::Loaded {
-            self.notice = Some(Notice::Error(
-                "this run was opened without its training state, so there is nothing new to save"
-                    .into(),
-            ));
-            return;
-        }
-        // A new file is named after the settings and never replaces another session;
-        // Save on an opened or saved session writes back to it.
-        let (path, fresh_name) = match (path, &self.session_path) {
-            (Some(chosen), _) => (chosen, false),
-            (None, Some(current)) => (current.clone(), false),
-            (None, None) => {
-                let c = &run.config;
-                let name = format!(
-                    "{}-{}x{}-{}.json",
-                    c.task.kind.label(),
-                    c.model.depth,
-                    c.model.width,
-                    c.model.activation.label(),
-                );
-                (Path::new(SESSIONS_FOLDER).join(name), true)
-            }
-        };
-        let name = path
-            .file_stem()
-            .map_or_else(|| "run".to_owned(), |s| s.to_string_lossy().into_owned());
-        let view = self.view_state();
-        self.send(Command::Save {
-            path,
-            name,
-            view,
-            recovery: false,
-            fresh_name,
-        });
-    }
-
-    /// What is on screen, as a session keeps it.
-    fn view_state(&self) -> ViewState {
-        ViewState {
-            selected_run: 0,
-            heatmap_metric: self.metric,
-            heatmap_steps: self.heatmap.visible_steps(),
-            ..ViewState::default()
-        }
-    }
-
-    /// Refreshes the recovery copy now and then while there is unsaved training.
-    fn keep_recovery_copy(&mut self) {
-        let live = self.run.as_ref().is_some_and(LiveRun::is_live);
-        if !live || !self.unsaved || self.last_recovery_save.elapsed() < RECOVERY_INTERVAL {
-            return;
-        }
-        self.last_recovery_save = Instant::now();
-        let view = self.view_state();
-        self.send(Command::Save {
-            path: recovery_path(),
-            name: "recovered run".into(),
-            view,
-            recovery: true,
-            fresh_name: false,
-        });
-    }
-
-    /// Removes the recovery copy and its sidecars; called when the app closes cleanly.
-    pub fn discard_recovery_copy() {
-        let Ok(entries) = std::fs::read_dir(SESSIONS_FOLDER) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if (name == RECOVERY_FILE || name.starts_with(".recovery.run"))
-                && let Err(err) = std::fs::remove_file(entry.path())
-            {
-                log::warn!("could not remove the recovery copy {name}: {err}");
-            }
-        }
     }
 
     /// Saves a screenshot of the window or one panel, named after the session, run
@@ -292,7 +167,7 @@ impl GradLabApp {
                 || "gradlab".to_owned(),
                 |s| s.to_string_lossy().into_owned(),
             );
-        let step = self.run.as_ref().map_or(0, |r| r.history.last_step());
+        let step = self.run().map_or(0, |r| r.history.last_step());
         let panel = match capture {
             Capture::Heatmap => format!("heatmap-{}", self.metric.name()),
             other => other.label().to_owned(),
@@ -365,203 +240,6 @@ impl GradLabApp {
         }
     }
 
-    fn on_opened(
-        &mut self,
-        run_id: u64,
-        run: SavedRun,
-        view: ViewState,
-        continuable: bool,
-        path: PathBuf,
-    ) {
-        self.draft = run.config.clone();
-        self.metric = view.heatmap_metric;
-        self.heatmap.clear();
-        self.time_heatmap.clear();
-        self.heatmap.show_steps(view.heatmap_steps);
-        self.time_heatmap.show_steps(view.heatmap_steps);
-        // The trainer's state event follows when the run can continue.
-        self.run = Some(LiveRun::from_history(run_id, run.config, run.history));
-        let how = if continuable {
-            "press Resume to continue training"
-        } else {
-            "no training state: view only"
-        };
-        self.notice = Some(Notice::Info(format!("opened {} ({how})", path.display())));
-        // A recovered run is unsaved work: Save gives it a name of its own, and closing
-        // asks first.
-        let recovered = path.file_name().is_some_and(|n| n == RECOVERY_FILE);
-        self.unsaved = recovered;
-        self.session_path = (!recovered).then_some(path);
-    }
-
-    fn take_run_id(&mut self) -> u64 {
-        let id = self.next_run_id;
-        self.next_run_id += 1;
-        id
-    }
-
-    fn send(&mut self, command: Command) {
-        let Some(worker) = &self.worker else {
-            self.notice = Some(Notice::Error("the trainer thread is not running".into()));
-            return;
-        };
-        if let Err(err) = worker.send(command) {
-            self.notice = Some(Notice::Error(err.to_string()));
-        }
-    }
-
-    /// Carries out a button press or shortcut.
-    pub fn act(&mut self, action: RunAction) {
-        match action {
-            RunAction::Start => {
-                if let Err(err) = self.draft.validate() {
-                    self.notice = Some(Notice::Error(err.to_string()));
-                    return;
-                }
-                let run_id = self.take_run_id();
-                self.send(Command::Start {
-                    run_id,
-                    config: Box::new(self.draft.clone()),
-                });
-                self.heatmap.clear();
-                self.time_heatmap.clear();
-                self.notice = None;
-                self.run = Some(LiveRun {
-                    run_id,
-                    config: self.draft.clone(),
-                    history: RunHistory::new(0),
-                    phase: Phase::Starting,
-                    rate: StepRate::default(),
-                    theory: run_theory(&self.draft),
-                });
-            }
-            RunAction::Pause => self.send(Command::Pause),
-            RunAction::Resume => {
-                self.send(Command::Resume);
-                self.notice = None;
-            }
-            RunAction::StepOnce => self.send(Command::StepOnce),
-            RunAction::Stop => self.send(Command::Stop),
-            RunAction::Reset => {
-                self.send(Command::Reset);
-                self.run = None;
-                self.session_path = None;
-                self.unsaved = false;
-                self.heatmap.clear();
-                self.time_heatmap.clear();
-                self.notice = None;
-            }
-        }
-    }
-
-    /// Replaces a trainer thread that ended (it never should) with a fresh one; the run
-    /// it had is over, its history stays on screen.
-    fn revive_worker(&mut self) {
-        if self.worker.as_ref().is_none_or(Worker::is_alive) {
-            return;
-        }
-        self.worker = None;
-        if let Some(run) = &mut self.run
-            && run.is_live()
-        {
-            run.phase = Phase::Trainer(RunState::Stopped);
-        }
-        self.notice = Some(match spawn_worker(&self.ctx) {
-            Ok(worker) => {
-                self.worker = Some(worker);
-                Notice::Error("the trainer stopped unexpectedly and was restarted; the run on screen has ended".into())
-            }
-            Err(notice) => notice,
-        });
-    }
-
-    /// Moves everything the trainer reported into the app.
-    fn drain_events(&mut self) {
-        let Some(worker) = &self.worker else {
-            return;
-        };
-        for event in worker.drain() {
-            match event {
-                WorkerEvent::Opened {
-                    run_id,
-                    run,
-                    view,
-                    continuable,
-                    path,
-                } => self.on_opened(run_id, *run, view, continuable, path),
-                WorkerEvent::OpenFailed { message, .. } => {
-                    self.notice = Some(Notice::Error(message))
-                }
-                WorkerEvent::Saved {
-                    result,
-                    recovery: true,
-                } => {
-                    if let Err(message) = result {
-                        log::warn!("the recovery copy was not written: {message}");
-                    }
-                }
-                WorkerEvent::Saved {
-                    result,
-                    recovery: false,
-                } => self.on_saved(result),
-                run_event => self.on_run_event(run_event),
-            }
-        }
-    }
-
-    fn on_saved(&mut self, result: Result<PathBuf, String>) {
-        match result {
-            Ok(path) => {
-                self.notice = Some(Notice::Info(format!("saved {}", path.display())));
-                self.session_path = Some(path);
-                self.unsaved = false;
-                if self.close_after_save {
-                    self.close_confirmed = true;
-                    self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-                }
-            }
-            Err(message) => {
-                self.close_after_save = false;
-                self.notice = Some(Notice::Error(format!("not saved: {message}")));
-            }
-        }
-    }
-
-    fn on_run_event(&mut self, event: WorkerEvent) {
-        let Some(run) = self
-            .run
-            .as_mut()
-            .filter(|r| Some(r.run_id) == event_run_id(&event))
-        else {
-            return; // A run the user has already reset.
-        };
-        match event {
-            WorkerEvent::Started { history, .. } => run.history = history,
-            WorkerEvent::Steps { records, .. } => {
-                self.unsaved = true;
-                for record in &records {
-                    run.history.push(record);
-                }
-                if let Some(last) = records.last() {
-                    run.rate.add(Instant::now(), last.step);
-                }
-            }
-            WorkerEvent::State { state, .. } => {
-                if let RunState::Diverged { step, reason } = &state {
-                    self.notice = Some(Notice::Error(format!("diverged at step {step}: {reason}")));
-                }
-                run.phase = Phase::Trainer(state);
-            }
-            WorkerEvent::Failed { message, .. } => {
-                self.notice = Some(Notice::Error(message));
-                self.run = None;
-            }
-            WorkerEvent::Opened { .. }
-            | WorkerEvent::OpenFailed { .. }
-            | WorkerEvent::Saved { .. } => {}
-        }
-    }
-
     /// Draws one frame. The same function serves the window and the UI tests.
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         self.drain_events();
@@ -580,7 +258,14 @@ impl GradLabApp {
 
         egui::Panel::top("top-bar").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status-bar").show(ui, |ui| {
-            status_ui(ui, self.run.as_ref(), self.notice.as_ref())
+            let others_running = self
+                .runs
+                .iter()
+                .filter(|r| {
+                    r.run_id != self.selected && r.phase == Phase::Trainer(RunState::Running)
+                })
+                .count();
+            status_ui(ui, self.run(), others_running, self.notice.as_ref())
         });
         egui::Panel::left("settings")
             .default_size(theme::LEFT_PANEL_WIDTH)
@@ -590,18 +275,85 @@ impl GradLabApp {
             .default_size(theme::CURVES_HEIGHT)
             .show(ui, |ui| {
                 self.curves_rect = Some(ui.max_rect());
-                curves_ui(ui, self.run.as_ref().map(|r| (&r.config, &r.history)));
+                if self.comparing {
+                    self.compare_curves_panel_ui(ui);
+                } else {
+                    curves_ui(ui, self.run().map(|r| (&r.config, &r.history)));
+                }
             });
+        egui::Panel::top("run-list")
+            .resizable(true)
+            .default_size(theme::RUN_LIST_HEIGHT)
+            .show(ui, |ui| self.run_list_panel_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| self.heatmap_panel_ui(ui));
+        self.delete_prompt_ui(ui);
 
-        if self
-            .run
-            .as_ref()
-            .is_some_and(|r| r.phase == Phase::Starting)
-        {
+        if self.runs.iter().any(|r| r.phase == Phase::Starting) {
             // The trainer's confirmation wakes the UI; this is only a safety net.
             ui.ctx().request_repaint_after(Duration::from_millis(100));
         }
+    }
+
+    fn run_list_panel_ui(&mut self, ui: &mut egui::Ui) {
+        let action = run_list_ui(ui, &mut self.runs, self.selected, self.comparing);
+        match action {
+            Some(RunListAction::Select(run_id)) => self.select(run_id),
+            Some(RunListAction::Duplicate) => self.duplicate(),
+            Some(RunListAction::Delete(run_id)) => self.request_delete(run_id),
+            Some(RunListAction::Compare(on)) => self.comparing = on,
+            None => {}
+        }
+    }
+
+    /// Deleting a run with unsaved training asks first.
+    fn delete_prompt_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(run_id) = self.delete_prompt else {
+            return;
+        };
+        let Some(name) = self
+            .runs
+            .iter()
+            .find(|r| r.run_id == run_id)
+            .map(|r| r.name.clone())
+        else {
+            self.delete_prompt = None;
+            return;
+        };
+        egui::Modal::new(egui::Id::unique("delete-prompt")).show(ui.ctx(), |ui| {
+            ui.heading(format!("Delete {name}?"));
+            ui.label("It has training that is not saved; deleting it cannot be undone.");
+            ui.horizontal(|ui| {
+                if ui.button("Delete the run").clicked() {
+                    self.delete_prompt = None;
+                    self.delete_run(run_id);
+                }
+                if ui.button("Keep it").clicked() {
+                    self.delete_prompt = None;
+                }
+            });
+        });
+    }
+
+    /// The compared runs' loss and accuracy overlaid, and their gradient flow.
+    fn compare_curves_panel_ui(&mut self, ui: &mut egui::Ui) {
+        let runs = Self::compared_runs(&self.runs);
+        let width = ui.available_width();
+        let height = ui.available_height();
+        let flow_width = (width / 3.0).max(240.0);
+        let hovered_step = self.compare.hover().map(|h| h.step);
+        ui.horizontal(|ui| {
+            compare_curves_ui(ui, width - flow_width - ui.spacing().item_spacing.x, &runs);
+            ui.vertical(|ui| {
+                flow_chart_ui(
+                    ui,
+                    egui::vec2(flow_width, height),
+                    &runs,
+                    self.metric,
+                    hovered_step,
+                    &mut self.compare.flow_step,
+                );
+            });
+        });
     }
 
     /// Closing with unsaved training asks first.
@@ -616,7 +368,7 @@ impl GradLabApp {
         }
         egui::Modal::new(egui::Id::unique("close-prompt")).show(ui.ctx(), |ui| {
             ui.heading("Save before closing?");
-            ui.label("The run on screen has training that is not saved.");
+            ui.label("The session has training that is not saved.");
             ui.horizontal(|ui| {
                 if ui.button("Save and close").clicked() {
                     self.close_prompt = false;
@@ -641,7 +393,7 @@ impl GradLabApp {
             return;
         };
         egui::Window::new("Recover unsaved work?").collapsible(false).show(ui.ctx(), |ui| {
-            ui.label("Gradient Lab did not close cleanly last time. A copy of the run that was training is available.");
+            ui.label("Gradient Lab did not close cleanly last time. A copy of the runs that were training is available.");
             ui.horizontal(|ui| {
                 if ui.button("Open the copy").clicked() {
                     self.recovery_offer = None;
@@ -689,8 +441,8 @@ impl GradLabApp {
         if typing || !ui.input(|i| i.key_pressed(Key::Space)) {
             return;
         }
-        let action = match self.run.as_ref().map(|r| &r.phase) {
-            None => Some(RunAction::Start),
+        let action = match self.run().map(|r| &r.phase) {
+            Some(Phase::NotStarted) => Some(RunAction::Start),
             Some(Phase::Trainer(RunState::Running)) => Some(RunAction::Pause),
             Some(Phase::Trainer(RunState::Paused)) => Some(RunAction::Resume),
             _ => None,
@@ -721,7 +473,7 @@ impl GradLabApp {
             }
             if ui
                 .button("Save")
-                .on_hover_text("Save the run with its training state (Ctrl+S)")
+                .on_hover_text("Save every run with its training state (Ctrl+S)")
                 .clicked()
             {
                 self.save_session(None);
@@ -776,8 +528,8 @@ impl GradLabApp {
                 })
                 .response
                 .labelled_by(label.id);
-            let summary = match &self.run {
-                Some(run) => format!("run: {}", run.config.summary()),
+            let summary = match self.run().filter(|r| r.is_started()) {
+                Some(run) => format!("{}: {}", run.name, run.config.summary()),
                 None => format!("settings: {}", self.draft.summary()),
             };
             ui.add(
@@ -789,17 +541,32 @@ impl GradLabApp {
     fn settings_ui(&mut self, ui: &mut egui::Ui) {
         // The run controls stay put; only the settings scroll.
         ui.heading("Run");
-        let phase = self.run.as_ref().map(|r| r.phase.clone());
+        let phase = self
+            .run()
+            .map(|r| r.phase.clone())
+            .filter(|p| *p != Phase::NotStarted);
         if let Some(action) = run_controls_ui(ui, phase.as_ref()) {
             self.act(action);
         }
-        if let Some(run) = &self.run
+        if let Some(run) = self.run()
+            && run.is_started()
             && run.config != self.draft
         {
             ui.label(
-                RichText::new("Settings differ from the run on screen. Reset, then Start, to train with them.")
-                    .color(theme::WARNING_COLOR),
+                RichText::new(format!(
+                    "Settings differ from {}. Train them as a new run beside it, or Reset, then \
+                     Start, to train this run again with them.",
+                    run.name
+                ))
+                .color(theme::WARNING_COLOR),
             );
+            if ui
+                .button("New run with these settings")
+                .on_hover_text("Adds a run, not started, with the settings below; then press Start")
+                .clicked()
+            {
+                self.duplicate();
+            }
         }
         if let Err(err) = self.draft.validate() {
             ui.label(RichText::new(err.to_string()).color(theme::ERROR_COLOR));
@@ -807,9 +574,11 @@ impl GradLabApp {
         ui.separator();
 
         egui::ScrollArea::vertical().show(ui, |ui| {
+            let selected = self.selected;
             let slopes = self
-                .run
-                .as_ref()
+                .runs
+                .iter()
+                .find(|r| r.run_id == selected)
                 .and_then(|r| {
                     r.history
                         .len()
@@ -825,13 +594,44 @@ impl GradLabApp {
                 },
             );
         });
+
+        // A run not started yet takes the settings as they change.
+        let draft = &self.draft;
+        let selected = self.selected;
+        if let Some(run) = self
+            .runs
+            .iter_mut()
+            .find(|r| r.run_id == selected && !r.is_started())
+            && run.config != *draft
+        {
+            run.config = draft.clone();
+        }
     }
 
-    /// The metrics the run on screen records, or the draft would.
+    /// The metrics the run on screen records, or the draft would; in the comparison,
+    /// those that any compared run records.
     fn available_metrics(&self) -> Vec<LayerMetric> {
-        match &self.run {
-            Some(run) if run.history.num_layers() > 0 => run.history.metrics(),
-            Some(run) => metrics_of(&run.config),
+        let of_run = |run: &LiveRun| {
+            if run.history.num_layers() > 0 {
+                run.history.metrics()
+            } else {
+                metrics_of(&run.config)
+            }
+        };
+        if self.comparing {
+            let recorded: Vec<Vec<LayerMetric>> = self
+                .runs
+                .iter()
+                .filter(|r| r.compared && r.is_started())
+                .map(of_run)
+                .collect();
+            return LayerMetric::ALL
+                .into_iter()
+                .filter(|m| recorded.iter().any(|metrics| metrics.contains(m)))
+                .collect();
+        }
+        match self.run() {
+            Some(run) => of_run(run),
             None => metrics_of(&self.draft),
         }
     }
@@ -863,15 +663,29 @@ impl GradLabApp {
             {
                 self.heatmap.follow_newest();
                 self.time_heatmap.follow_newest();
+                self.compare.follow_newest();
             }
         });
 
         if let Some((preset, config)) = &self.guide {
-            let shows_other_run = self.run.as_ref().is_some_and(|r| &r.config != config);
+            let shows_other_run = self
+                .run()
+                .is_some_and(|r| r.is_started() && &r.config != config);
             guide_ui(ui, preset, shows_other_run);
         }
 
-        let Some(run) = &self.run else {
+        if self.comparing {
+            self.heatmap_rect = Some(ui.available_rect_before_wrap());
+            let runs = Self::compared_runs(&self.runs);
+            self.compare.compare_ui(ui, &runs, self.metric);
+            return;
+        }
+
+        let Some(run) = self
+            .runs
+            .iter()
+            .find(|r| r.run_id == self.selected && r.is_started())
+        else {
             ui.centered_and_justified(|ui| {
                 ui.label(
                     RichText::new(
@@ -946,44 +760,5 @@ impl eframe::App for GradLabApp {
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         // A clean exit: the recovery copy is not needed (it would be offered next time).
         Self::discard_recovery_copy();
-    }
-}
-
-fn event_run_id(event: &WorkerEvent) -> Option<u64> {
-    match event {
-        WorkerEvent::Started { run_id, .. }
-        | WorkerEvent::Steps { run_id, .. }
-        | WorkerEvent::State { run_id, .. }
-        | WorkerEvent::Failed { run_id, .. }
-        | WorkerEvent::Opened { run_id, .. } => Some(*run_id),
-        WorkerEvent::OpenFailed { .. } | WorkerEvent::Saved { .. } => None,
-    }
-}
-
-/// Steps per second over the last couple of seconds.
-#[derive(Default)]
-struct StepRate {
-    samples: VecDeque<(Instant, u64)>,
-}
-
-impl StepRate {
-    const WINDOW: Duration = Duration::from_secs(2);
-
-    fn add(&mut self, at: Instant, step: u64) {
-        self.samples.push_back((at, step));
-        while self
-            .samples
-            .front()
-            .is_some_and(|(t, _)| at.duration_since(*t) > Self::WINDOW)
-        {
-            self.samples.pop_front();
-        }
-    }
-
-    fn per_sec(&self) -> Option<f64> {
-        let (t0, s0) = self.samples.front()?;
-        let (t1, s1) = self.samples.back()?;
-        let secs = t1.duration_since(*t0).as_secs_f64();
-        (secs > 0.2).then(|| (s1 - s0) as f64 / secs)
     }
 }

@@ -52,6 +52,18 @@ pub struct HeatmapView {
     /// The step range on screen when the user has zoomed or panned; `None` while the
     /// view follows the newest step.
     visible_steps: Option<[f64; 2]>,
+    /// A colour range to draw with instead of the run's own: one shared by the runs
+    /// of a comparison.
+    shared_range: Option<ColorRange>,
+}
+
+/// The heatmap as a plot item, and where its columns fall on the step axis.
+pub struct HeatmapImage {
+    pub image: PlotImage,
+    /// The step axis position of the first column's left edge.
+    pub first_x: f64,
+    pub steps_per_column: usize,
+    pub num_rows: usize,
 }
 
 impl HeatmapView {
@@ -83,6 +95,11 @@ impl HeatmapView {
     /// The zoomed step range on screen, `None` while following the newest step.
     pub fn visible_steps(&self) -> Option<[f64; 2]> {
         self.visible_steps
+    }
+
+    /// Draws with `range` rather than the run's own colour range (`None`: its own).
+    pub fn share_range(&mut self, range: Option<ColorRange>) {
+        self.shared_range = range;
     }
 
     /// The colour range of the data, for the colour bar.
@@ -118,7 +135,10 @@ impl HeatmapView {
             self.seen_range = Some(self.seen_range.map_or(new_range, |r| r.union(new_range)));
         }
         self.seen_values = series.len();
-        let range = self.seen_range.unwrap_or(ColorRange::empty(scale));
+        let range = self
+            .shared_range
+            .or(self.seen_range)
+            .unwrap_or(ColorRange::empty(scale));
 
         let mut steps_per_column = self
             .layout
@@ -173,19 +193,18 @@ impl HeatmapView {
         self.complete_columns = history.len() / steps_per_column;
     }
 
-    /// Draws the heatmap of `metric` for `history` (recorded by a run of `config`),
-    /// `size` points large, and its hover tooltip.
-    pub fn heatmap_ui(
+    /// Brings the texture up to date with `history` and returns it as a plot item:
+    /// columns along the steps, row 1 at the bottom. `None` before the run has rows.
+    pub fn plot_image(
         &mut self,
-        ui: &mut egui::Ui,
-        size: egui::Vec2,
+        ctx: &egui::Context,
         run_id: u64,
-        (config, history): (&Config, &RunHistory),
+        history: &RunHistory,
         metric: LayerMetric,
-    ) {
-        self.sync(ui.ctx(), run_id, history, metric);
+    ) -> Option<HeatmapImage> {
+        self.sync(ctx, run_id, history, metric);
         let (Some(texture), Some(layout)) = (&self.texture, self.layout) else {
-            return;
+            return None;
         };
 
         let num_layers = layout.num_layers as f64;
@@ -203,6 +222,34 @@ impl HeatmapView {
             egui::pos2(columns as f32 / TEXTURE_COLUMNS as f32, 1.0),
         ))
         .allow_hover(false);
+        Some(HeatmapImage {
+            image,
+            first_x,
+            steps_per_column: layout.steps_per_column,
+            num_rows: layout.num_layers,
+        })
+    }
+
+    /// Draws the heatmap of `metric` for `history` (recorded by a run of `config`),
+    /// `size` points large, and its hover tooltip.
+    pub fn heatmap_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        size: egui::Vec2,
+        run_id: u64,
+        (config, history): (&Config, &RunHistory),
+        metric: LayerMetric,
+    ) {
+        let Some(HeatmapImage {
+            image,
+            first_x,
+            steps_per_column,
+            num_rows,
+        }) = self.plot_image(ui.ctx(), run_id, history, metric)
+        else {
+            return;
+        };
+        let num_layers = num_rows as f64;
 
         let rows = RowKind::of(config, metric);
         let mut plot = Plot::new((self.id, "plot"))
@@ -222,7 +269,7 @@ impl HeatmapView {
             .show_grid(false)
             .set_margin_fraction(egui::vec2(0.0, 0.0))
             .default_y_bounds(0.5, num_layers + 0.5)
-            .y_axis_formatter(move |mark, _| row_tick(mark.value, layout.num_layers, rows))
+            .y_axis_formatter(move |mark, _| row_tick(mark.value, num_rows, rows))
             .x_axis_formatter(|mark, _| step_tick(mark.value))
             .show_crosshair(false)
             .label_formatter(|_| None);
@@ -260,7 +307,7 @@ impl HeatmapView {
                     metric,
                     &row_name(config, metric, layer as usize - 1),
                     (layer as usize, column as usize),
-                    layout.steps_per_column,
+                    steps_per_column,
                 );
                 response.response.on_hover_text_at_pointer(text);
             }
@@ -270,7 +317,7 @@ impl HeatmapView {
 
 /// The label of row `value` on the vertical axis: its number, and which end is the
 /// output where that matters.
-fn row_tick(value: f64, num_rows: usize, rows: RowKind) -> String {
+pub(super) fn row_tick(value: f64, num_rows: usize, rows: RowKind) -> String {
     let rounded = value.round();
     if (value - rounded).abs() > 1e-6 || rounded < 1.0 || rounded > num_rows as f64 {
         return String::new();
@@ -291,7 +338,7 @@ fn row_tick(value: f64, num_rows: usize, rows: RowKind) -> String {
     }
 }
 
-fn step_tick(value: f64) -> String {
+pub(super) fn step_tick(value: f64) -> String {
     if value < 0.0 || (value - value.round()).abs() > 1e-6 {
         String::new()
     } else {
@@ -301,7 +348,7 @@ fn step_tick(value: f64) -> String {
 
 /// Layer, step and exact value under the pointer; for a column that stands for many
 /// steps, its range and the smallest, mean and largest value there.
-fn hover_text(
+pub(super) fn hover_text(
     history: &RunHistory,
     metric: LayerMetric,
     layer_name: &str,

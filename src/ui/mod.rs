@@ -2,14 +2,18 @@
 
 mod app;
 mod colorbar;
+mod compare;
+mod compare_curves;
 mod curves;
 mod diagnosis_line;
 mod files;
+mod flow_chart;
 mod guide;
 mod heatmap;
 mod panels;
 mod profile;
 mod run_controls;
+mod run_list;
 mod screenshot;
 mod session_browser;
 mod status;

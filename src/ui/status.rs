@@ -6,11 +6,21 @@ use super::app::{LiveRun, Notice, Phase};
 use super::theme;
 use crate::train::RunState;
 
-pub fn status_ui(ui: &mut egui::Ui, run: Option<&LiveRun>, notice: Option<&Notice>) {
+/// The selected run's step, speed and state, how many others train beside it, and the
+/// latest message.
+pub fn status_ui(
+    ui: &mut egui::Ui,
+    run: Option<&LiveRun>,
+    others_running: usize,
+    notice: Option<&Notice>,
+) {
     ui.horizontal(|ui| {
         match run {
             None => {
                 ui.label("no run yet");
+            }
+            Some(run) if !run.is_started() => {
+                ui.label(format!("{}: not started", run.name));
             }
             Some(run) => {
                 ui.label(format!(
@@ -34,7 +44,7 @@ pub fn status_ui(ui: &mut egui::Ui, run: Option<&LiveRun>, notice: Option<&Notic
                     }
                 }
                 ui.separator();
-                ui.label(phase_label(&run.phase));
+                ui.label(run.phase.label());
                 if run.config.train.clip != crate::config::Clip::None
                     && let (Some(total), Some(clipped)) = (
                         run.history.grad_norm_total().last(),
@@ -58,6 +68,14 @@ pub fn status_ui(ui: &mut egui::Ui, run: Option<&LiveRun>, notice: Option<&Notic
                 }
             }
         }
+        if others_running > 0 {
+            ui.separator();
+            ui.label(format!(
+                "{others_running} other run{} training, in turn with this one",
+                if others_running == 1 { "" } else { "s" }
+            ))
+            .on_hover_text("Running runs take one step each in turn, so each goes slower");
+        }
         if let Some(notice) = notice {
             ui.separator();
             // Long messages are cut to the line; hovering shows them whole.
@@ -68,18 +86,4 @@ pub fn status_ui(ui: &mut egui::Ui, run: Option<&LiveRun>, notice: Option<&Notic
             ui.add(egui::Label::new(text).truncate());
         }
     });
-}
-
-fn phase_label(phase: &Phase) -> String {
-    match phase {
-        Phase::Starting => "starting".into(),
-        Phase::Loaded => "loaded from file".into(),
-        Phase::Trainer(state) => match state {
-            RunState::Running => "running".into(),
-            RunState::Paused => "paused".into(),
-            RunState::Finished => "finished".into(),
-            RunState::Diverged { step, .. } => format!("diverged at step {step}"),
-            RunState::Stopped => "stopped".into(),
-        },
-    }
 }

@@ -10,6 +10,11 @@ pub const COLOR_BAR_WIDTH: f32 = 92.0;
 pub const COLOR_BAR_STRIP_WIDTH: f32 = 18.0;
 pub const PROFILE_WIDTH: f32 = 190.0;
 pub const DIAGNOSIS_HEIGHT: f32 = 40.0;
+pub const RUN_LIST_HEIGHT: f32 = 118.0;
+pub const RUN_NAME_WIDTH: f32 = 110.0;
+pub const RUN_SWATCH_SIZE: f32 = 12.0;
+/// Heatmaps of a comparison are never drawn shorter than this; the grid scrolls.
+pub const COMPARE_MIN_HEATMAP_HEIGHT: f32 = 110.0;
 
 pub const LOSS_COLOR: Color32 = Color32::from_rgb(230, 159, 0);
 pub const ACCURACY_COLOR: Color32 = Color32::from_rgb(86, 180, 233);
@@ -31,6 +36,26 @@ pub const ERROR_COLOR: Color32 = Color32::from_rgb(240, 80, 80);
 pub const WARNING_COLOR: Color32 = Color32::from_rgb(230, 180, 60);
 pub const MUTED_TEXT_COLOR: Color32 = Color32::from_gray(160);
 pub const GUIDE_TEXT_COLOR: Color32 = Color32::from_gray(200);
+/// The cross that marks the hovered step and layer on every heatmap of a comparison.
+pub const HOVER_MARK_COLOR: Color32 = Color32::from_rgb(255, 255, 255);
+
+/// One colour per run in comparisons (Okabe & Ito's palette for colour-blind readers,
+/// then greys), repeated beyond its length.
+const RUN_COLORS: [Color32; 8] = [
+    Color32::from_rgb(230, 159, 0),
+    Color32::from_rgb(86, 180, 233),
+    Color32::from_rgb(0, 158, 115),
+    Color32::from_rgb(240, 228, 66),
+    Color32::from_rgb(204, 121, 167),
+    Color32::from_rgb(213, 94, 0),
+    Color32::from_rgb(0, 114, 178),
+    Color32::from_gray(200),
+];
+
+/// The colour of the run at `index` in the run list.
+pub fn run_color(index: usize) -> Color32 {
+    RUN_COLORS[index % RUN_COLORS.len()]
+}
 
 pub fn rgb(rgb: [u8; 3]) -> Color32 {
     Color32::from_rgb(rgb[0], rgb[1], rgb[2])

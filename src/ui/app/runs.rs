@@ -1,0 +1,353 @@
+//! The session's runs: selecting, starting, duplicating, resetting and deleting them,
+//! and what the trainer reports about each.
+
+use std::time::Instant;
+
+use super::{GradLabApp, LiveRun, Notice, Phase, spawn_worker};
+use crate::history::RunHistory;
+use crate::session::SavedRun;
+use crate::train::{Command, RunState, Worker, WorkerEvent};
+use crate::ui::compare::ComparedRun;
+use crate::ui::profile::run_theory;
+use crate::ui::run_controls::RunAction;
+use crate::ui::theme;
+
+impl GradLabApp {
+    /// The selected run: the one shown alone and driven by the run controls.
+    pub fn run(&self) -> Option<&LiveRun> {
+        self.runs.iter().find(|r| r.run_id == self.selected)
+    }
+
+    pub(super) fn selected_index(&self) -> Option<usize> {
+        self.runs.iter().position(|r| r.run_id == self.selected)
+    }
+
+    fn run_mut(&mut self) -> Option<&mut LiveRun> {
+        let selected = self.selected;
+        self.runs.iter_mut().find(|r| r.run_id == selected)
+    }
+
+    /// The ticked runs that have something to show, with their colours.
+    pub(super) fn compared_runs(runs: &[LiveRun]) -> Vec<ComparedRun<'_>> {
+        let reference = runs.first().map(|r| &r.config);
+        runs.iter()
+            .enumerate()
+            .filter(|(_, r)| r.compared && r.is_started())
+            .map(|(index, run)| ComparedRun {
+                run_id: run.run_id,
+                name: &run.name,
+                config: &run.config,
+                history: &run.history,
+                color: theme::run_color(index),
+                differences: match reference {
+                    Some(first) if index > 0 => {
+                        let found = crate::config::differences(first, &run.config);
+                        if found.is_empty() {
+                            "same settings as the first run".to_owned()
+                        } else {
+                            found
+                                .iter()
+                                .map(crate::config::Difference::short)
+                                .collect::<Vec<_>>()
+                                .join(" · ")
+                        }
+                    }
+                    _ => "first run".to_owned(),
+                },
+            })
+            .collect()
+    }
+
+    /// Shows `run_id` alone and puts its settings in the panels.
+    pub fn select(&mut self, run_id: u64) {
+        if run_id == self.selected {
+            return;
+        }
+        let Some(run) = self.runs.iter().find(|r| r.run_id == run_id) else {
+            return;
+        };
+        self.selected = run_id;
+        self.draft = run.config.clone();
+        self.heatmap.clear();
+        self.time_heatmap.clear();
+        self.heatmap.show_steps(None);
+        self.time_heatmap.show_steps(None);
+    }
+
+    /// Adds `run` at the end of the list and selects it.
+    pub fn add_run(&mut self, run: LiveRun) {
+        self.next_run_id = self.next_run_id.max(run.run_id + 1);
+        let run_id = run.run_id;
+        self.runs.push(run);
+        self.select(run_id);
+    }
+
+    /// "run N" for the first N from the list's length up that no run is called yet.
+    fn unused_name(&self) -> String {
+        (self.runs.len() + 1..)
+            .map(|n| format!("run {n}"))
+            .find(|name| self.runs.iter().all(|r| &r.name != name))
+            .unwrap_or_else(|| "new run".to_owned())
+    }
+
+    /// A new run, not started, with the settings in the panels: change one, then Start.
+    pub fn duplicate(&mut self) {
+        let run_id = self.take_run_id();
+        let source = self.run().map_or_else(String::new, |r| r.name.clone());
+        let run = LiveRun::not_started(run_id, self.unused_name(), self.draft.clone());
+        self.notice = Some(Notice::Info(format!(
+            "{} has the settings of {source}: change one on the left, then press Start",
+            run.name
+        )));
+        self.add_run(run);
+    }
+
+    /// Deletes a run, after asking if it holds training that no file has.
+    pub fn request_delete(&mut self, run_id: u64) {
+        match self.runs.iter().find(|r| r.run_id == run_id) {
+            Some(run) if run.has_unsaved_training() => self.delete_prompt = Some(run_id),
+            Some(_) => self.delete_run(run_id),
+            None => {}
+        }
+    }
+
+    /// Removes a run from the session (and from the trainer); the others go on. The
+    /// list is never empty: deleting the last run leaves a new one with its settings.
+    pub fn delete_run(&mut self, run_id: u64) {
+        let Some(index) = self.runs.iter().position(|r| r.run_id == run_id) else {
+            return;
+        };
+        let run = self.runs.remove(index);
+        if run.is_started() {
+            self.send(Command::Reset { run_id });
+        }
+        self.compare.forget(run_id);
+        if self.runs.is_empty() {
+            let fresh = self.take_run_id();
+            self.runs
+                .push(LiveRun::not_started(fresh, "run 1".into(), run.config));
+        }
+        if self.selected == run_id {
+            let next = self.runs[index.min(self.runs.len() - 1)].run_id;
+            self.select(next);
+        }
+        if !self.runs.iter().any(LiveRun::is_started) {
+            self.comparing = false;
+        }
+        self.notice = Some(Notice::Info(format!("deleted {}", run.name)));
+    }
+
+    pub(super) fn take_run_id(&mut self) -> u64 {
+        let id = self.next_run_id;
+        self.next_run_id += 1;
+        id
+    }
+
+    pub(super) fn send(&mut self, command: Command) {
+        let Some(worker) = &self.worker else {
+            self.notice = Some(Notice::Error("the trainer thread is not running".into()));
+            return;
+        };
+        if let Err(err) = worker.send(command) {
+            self.notice = Some(Notice::Error(err.to_string()));
+        }
+    }
+
+    /// Carries out a button press or shortcut on the selected run.
+    pub fn act(&mut self, action: RunAction) {
+        let Some(run) = self.run() else {
+            return;
+        };
+        let run_id = run.run_id;
+        match action {
+            RunAction::Start => self.start_selected(),
+            RunAction::Pause => self.send(Command::Pause { run_id }),
+            RunAction::Resume => {
+                self.send(Command::Resume { run_id });
+                self.notice = None;
+            }
+            RunAction::StepOnce => self.send(Command::StepOnce { run_id }),
+            RunAction::Stop => self.send(Command::Stop { run_id }),
+            RunAction::Reset => self.reset_selected(),
+        }
+    }
+
+    /// Sends the selected run, not started yet, to the trainer with the settings in
+    /// the panels.
+    fn start_selected(&mut self) {
+        if self.run().is_none_or(LiveRun::is_started) {
+            return;
+        }
+        if let Err(err) = self.draft.validate() {
+            self.notice = Some(Notice::Error(err.to_string()));
+            return;
+        }
+        // A fresh id, so that nothing the trainer said about an earlier run of this
+        // row can be mistaken for this one.
+        let run_id = self.take_run_id();
+        let config = self.draft.clone();
+        self.send(Command::Start {
+            run_id,
+            config: Box::new(config.clone()),
+        });
+        if let Some(run) = self.run_mut() {
+            run.run_id = run_id;
+            run.config = config;
+            run.history = RunHistory::new(0);
+            run.theory = run_theory(&run.config);
+            run.phase = Phase::Starting;
+        }
+        self.selected = run_id;
+        self.heatmap.clear();
+        self.time_heatmap.clear();
+        self.notice = None;
+    }
+
+    /// Forgets the selected run's training: it keeps its place and name and takes the
+    /// settings in the panels, ready for Start.
+    fn reset_selected(&mut self) {
+        let Some(run) = self.run() else {
+            return;
+        };
+        let old_id = run.run_id;
+        self.send(Command::Reset { run_id: old_id });
+        self.compare.forget(old_id);
+        let run_id = self.take_run_id();
+        let config = self.draft.clone();
+        if let Some(run) = self.run_mut() {
+            let name = std::mem::take(&mut run.name);
+            let compared = run.compared;
+            *run = LiveRun::not_started(run_id, name, config);
+            run.compared = compared;
+        }
+        self.selected = run_id;
+        if !self.runs.iter().any(LiveRun::is_started) {
+            // Nothing trained is left: the next save is a new session.
+            self.session_path = None;
+            self.unsaved = false;
+            self.comparing = false;
+        }
+        self.heatmap.clear();
+        self.time_heatmap.clear();
+        self.notice = None;
+    }
+
+    /// Replaces a trainer thread that ended (it never should) with a fresh one; the
+    /// runs it had are over, their histories stay on screen and are handed to the new
+    /// thread so that a save still includes them.
+    pub(super) fn revive_worker(&mut self) {
+        if self.worker.as_ref().is_none_or(Worker::is_alive) {
+            return;
+        }
+        self.worker = None;
+        for run in &mut self.runs {
+            if run.is_live() {
+                run.phase = Phase::Trainer(RunState::Stopped);
+            }
+        }
+        match spawn_worker(&self.ctx) {
+            Ok(worker) => {
+                self.worker = Some(worker);
+                let adopted: Vec<Command> = self
+                    .runs
+                    .iter()
+                    .filter(|r| r.is_started())
+                    .map(|r| Command::Adopt {
+                        run_id: r.run_id,
+                        run: Box::new(SavedRun {
+                            name: r.name.clone(),
+                            config: r.config.clone(),
+                            history: r.history.clone(),
+                            checkpoint: None,
+                        }),
+                    })
+                    .collect();
+                for command in adopted {
+                    self.send(command);
+                }
+                self.notice = Some(Notice::Error(
+                    "the trainer stopped unexpectedly and was restarted; the runs on screen have ended"
+                        .into(),
+                ));
+            }
+            Err(notice) => self.notice = Some(notice),
+        }
+    }
+
+    /// Moves everything the trainer reported into the app.
+    pub(super) fn drain_events(&mut self) {
+        let Some(worker) = &self.worker else {
+            return;
+        };
+        for event in worker.drain() {
+            match event {
+                WorkerEvent::Opened { runs, view, path } => self.on_opened(runs, view, path),
+                WorkerEvent::OpenFailed { message, .. } => {
+                    self.notice = Some(Notice::Error(message))
+                }
+                WorkerEvent::Saved {
+                    result,
+                    recovery: true,
+                } => {
+                    if let Err(message) = result {
+                        log::warn!("the recovery copy was not written: {message}");
+                    }
+                }
+                WorkerEvent::Saved {
+                    result,
+                    recovery: false,
+                } => self.on_saved(result),
+                run_event => self.on_run_event(run_event),
+            }
+        }
+    }
+
+    fn on_run_event(&mut self, event: WorkerEvent) {
+        let several = self.runs.iter().filter(|r| r.is_started()).count() > 1;
+        let Some(run) = self
+            .runs
+            .iter_mut()
+            .find(|r| Some(r.run_id) == event.run_id())
+        else {
+            return; // A run the user has already reset or deleted.
+        };
+        // With several runs, a message says which one it is about.
+        let prefix = if several {
+            format!("{}: ", run.name)
+        } else {
+            String::new()
+        };
+        match event {
+            WorkerEvent::Started { history, .. } => run.history = history,
+            WorkerEvent::Steps { records, .. } => {
+                self.unsaved = true;
+                for record in &records {
+                    run.history.push(record);
+                }
+                if let Some(last) = records.last() {
+                    run.rate.add(Instant::now(), last.step);
+                }
+            }
+            WorkerEvent::State { state, .. } => {
+                if let RunState::Diverged { step, reason } = &state {
+                    self.notice = Some(Notice::Error(format!(
+                        "{prefix}diverged at step {step}: {reason}"
+                    )));
+                }
+                run.phase = Phase::Trainer(state);
+            }
+            WorkerEvent::Failed { message, .. } => {
+                self.notice = Some(Notice::Error(format!("{prefix}{message}")));
+                // The settings stay, so that they can be corrected and started again.
+                let name = std::mem::take(&mut run.name);
+                let config = run.config.clone();
+                let compared = run.compared;
+                *run = LiveRun::not_started(run.run_id, name, config);
+                run.compared = compared;
+            }
+            WorkerEvent::Opened { .. }
+            | WorkerEvent::OpenFailed { .. }
+            | WorkerEvent::Saved { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Loss and accuracy of the compared runs, overlaid: one colour per run, named in the
+//! legend.
+
+use egui::Vec2b;
+use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+
+use super::compare::ComparedRun;
+use crate::history::{RunHistory, decimate_min_max};
+
+/// Points drawn per curve at most; longer runs keep each bucket's extremes.
+const MAX_CURVE_POINTS: usize = 1000;
+/// How faint the batch accuracy is drawn beneath the test accuracy.
+const BATCH_ACCURACY_ALPHA: f32 = 0.35;
+
+fn curve_points(history: &RunHistory, values: &[f64]) -> PlotPoints<'static> {
+    decimate_min_max(values, MAX_CURVE_POINTS)
+        .into_iter()
+        .map(|(index, value)| [history.step_of(index) as f64, value])
+        .collect()
+}
+
+/// The batch loss of every run in one plot, and its accuracy in another beside it,
+/// `width` points wide together, on linked step axes.
+pub fn compare_curves_ui(ui: &mut egui::Ui, width: f32, runs: &[ComparedRun<'_>]) {
+    let link = egui::Id::unique("compare-curves-step-axis");
+    let plot_width = (width - ui.spacing().item_spacing.x) / 2.0;
+    let height = ui.available_height();
+    Plot::new("compare-loss")
+        .width(plot_width)
+        .height(height)
+        .x_axis_label("training step")
+        .y_axis_label("batch loss")
+        .legend(Legend::default())
+        .link_axis(link, Vec2b::new(true, false))
+        .include_y(0.0)
+        .show(ui, |plot_ui| {
+            for run in runs {
+                let line = Line::new(run.name, curve_points(run.history, run.history.loss()));
+                plot_ui.line(line.color(run.color));
+            }
+        });
+
+    Plot::new("compare-accuracy")
+        .width(plot_width)
+        .height(height)
+        .x_axis_label("training step")
+        .y_axis_label("accuracy: test (bold), batch (faint)")
+        .legend(Legend::default())
+        .link_axis(link, Vec2b::new(true, false))
+        .include_y(0.0)
+        .include_y(1.0)
+        .show(ui, |plot_ui| {
+            for run in runs {
+                let history = run.history;
+                let batch = Line::new(run.name, curve_points(history, history.accuracy()));
+                plot_ui.line(batch.color(run.color.gamma_multiply(BATCH_ACCURACY_ALPHA)));
+                let test: Vec<[f64; 2]> = history
+                    .test_accuracy()
+                    .iter()
+                    .map(|&(step, accuracy)| [step as f64, accuracy])
+                    .collect();
+                plot_ui.line(
+                    Line::new(run.name, PlotPoints::from(test.clone()))
+                        .color(run.color)
+                        .width(2.0),
+                );
+                plot_ui.points(
+                    Points::new(run.name, PlotPoints::from(test))
+                        .color(run.color)
+                        .radius(2.5),
+                );
+            }
+        });
+}

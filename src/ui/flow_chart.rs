@@ -1,0 +1,112 @@
+//! The gradient-flow chart of a comparison: log10 of the metric against the layer, one
+//! line per run, all at one step, so that the slope of each run's gradient across depth
+//! is visible in one picture.
+
+use egui::RichText;
+use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+
+use super::compare::ComparedRun;
+use super::theme;
+use crate::train::{LayerMetric, Scale};
+
+/// Draws the chart `size` points large. The step is `hovered_step` while the pointer is
+/// on a heatmap, otherwise the one picked with the slider (`chosen`; `None` for the
+/// newest step every run has reached).
+pub fn flow_chart_ui(
+    ui: &mut egui::Ui,
+    size: egui::Vec2,
+    runs: &[ComparedRun<'_>],
+    metric: LayerMetric,
+    hovered_step: Option<u64>,
+    chosen: &mut Option<u64>,
+) {
+    let reached: Vec<u64> = runs
+        .iter()
+        .filter(|r| !r.history.is_empty())
+        .map(|r| r.history.last_step())
+        .collect();
+    let newest_common = reached.iter().copied().min().unwrap_or(0);
+    let latest = reached.iter().copied().max().unwrap_or(0);
+    let first = runs
+        .iter()
+        .filter(|r| !r.history.is_empty())
+        .map(|r| r.history.step_of(0))
+        .min()
+        .unwrap_or(1);
+
+    let top = ui.cursor().min.y;
+    ui.horizontal(|ui| {
+        let label = ui.label(RichText::new("gradient flow at step").strong());
+        let mut step = chosen
+            .unwrap_or(newest_common)
+            .clamp(first, latest.max(first));
+        let slider = ui
+            .add_enabled(
+                latest > first,
+                egui::Slider::new(&mut step, first..=latest.max(first)),
+            )
+            .labelled_by(label.id);
+        if slider.changed() {
+            *chosen = Some(step);
+        }
+        let mut newest = chosen.is_none();
+        if ui
+            .checkbox(&mut newest, "newest")
+            .on_hover_text("Follow the newest step every run has reached")
+            .changed()
+        {
+            *chosen = if newest { None } else { Some(step) };
+        }
+    });
+    let step = hovered_step.unwrap_or_else(|| chosen.unwrap_or(newest_common));
+
+    let log = metric.scale() == Scale::Log;
+    let y_label = if log {
+        format!("log10 {}", metric.symbol())
+    } else {
+        metric.symbol().to_owned()
+    };
+    let height = (size.y - (ui.cursor().min.y - top)).max(60.0);
+    Plot::new("gradient-flow")
+        .width(size.x)
+        .height(height)
+        .x_axis_label("layer (1 = input side)")
+        .y_axis_label(y_label)
+        .legend(Legend::default())
+        .allow_scroll(false)
+        .show(ui, |plot_ui| {
+            for run in runs {
+                let Some(column) = step
+                    .checked_sub(run.history.step_of(0))
+                    .map(|c| c as usize)
+                    .filter(|&c| c < run.history.len())
+                else {
+                    continue;
+                };
+                let points: Vec<[f64; 2]> = run
+                    .history
+                    .layer_values(metric, column)
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
+                    .map(|(layer, &v)| [layer as f64 + 1.0, if log { v.log10() } else { v }])
+                    .collect();
+                plot_ui.line(
+                    Line::new(run.name, PlotPoints::from(points.clone()))
+                        .color(run.color)
+                        .width(2.0),
+                );
+                plot_ui.points(
+                    Points::new(run.name, PlotPoints::from(points))
+                        .color(run.color)
+                        .radius(2.5),
+                );
+            }
+        });
+    // Read by screen readers and the UI tests: which step the chart shows.
+    ui.label(
+        RichText::new(format!("{} at step {step}", metric.label()))
+            .small()
+            .color(theme::MUTED_TEXT_COLOR),
+    );
+}
