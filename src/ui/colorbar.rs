@@ -1,18 +1,27 @@
 //! The heatmap's colour bar: the gradient labelled in decades, and the colours that
 //! stand for NaN, infinity, exact zero and steps not yet recorded.
 
-use egui::{Align2, FontId, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
+use egui::{Align2, FontId, Rect, Role, Sense, Stroke, StrokeKind, WidgetInfo, pos2, vec2};
 
 use super::theme;
 use crate::colormap::gradient_rgb;
 use crate::history::ColorRange;
 use crate::train::Scale;
 
-/// Draws the colour bar for `range`, `height` points tall, `title` above it.
+/// Draws the colour bar for `range`, `height` points tall, `title` above it (one or two
+/// lines).
 pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<ColorRange>, title: &str) {
     let range = range.unwrap_or(ColorRange::empty(Scale::Log));
     let size = vec2(theme::COLOR_BAR_WIDTH, height);
-    let (rect, _) = ui.allocate_exact_size(size, Sense::hover());
+    let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+    // The title is painted; screen readers (and the UI tests) read it from here.
+    response.widget_info(|| {
+        WidgetInfo::labeled(
+            Role::Label,
+            true,
+            format!("colour bar: {}", title.replace('\n', ", ")),
+        )
+    });
     let painter = ui.painter_at(rect);
     let text_color = ui.visuals().text_color();
     let small = FontId::proportional(11.0);

@@ -271,6 +271,15 @@ fn panel_ui(
         }
     });
 
+    let description = format!(
+        "heatmap of {}: {} per layer and step",
+        run.name,
+        metric.label()
+    );
+    response
+        .response
+        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &description));
+
     let bounds = response.transform.bounds();
     let shown = [bounds.min()[0], bounds.max()[0]];
     let tolerance = 1e-6 * (target[1] - target[0]).abs().max(1.0);

@@ -1,0 +1,276 @@
+//! Several runs in the app, driven headless with egui_kittest: the run list, duplicating
+//! a run with one change, the comparison on one colour scale, deleting, and a session of
+//! two runs saved and opened again.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{By, Queryable};
+use gradlab::config::apply_override;
+use gradlab::train::RunState;
+use gradlab::ui::{GradLabApp, LiveRun, Notice, Phase};
+
+/// Frames stepped at most while waiting for the trainer thread; the bound only guards
+/// against a hang.
+const MAX_FRAMES: usize = 20_000;
+
+fn harness() -> Harness<'static, GradLabApp> {
+    let ctx = egui::Context::default();
+    let mut app = GradLabApp::new(&ctx, None);
+    for assignment in ["model.depth=3", "model.width=16", "train.steps=100000"] {
+        app.draft = apply_override(&app.draft, assignment).expect("valid override");
+    }
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut GradLabApp| app.frame_ui(ui), app)
+}
+
+/// Steps frames until `done` holds; fails the test after `MAX_FRAMES`.
+fn step_until(
+    harness: &mut Harness<'_, GradLabApp>,
+    what: &str,
+    done: impl Fn(&GradLabApp) -> bool,
+) {
+    for _ in 0..MAX_FRAMES {
+        harness.step();
+        if done(harness.state()) {
+            return;
+        }
+        std::thread::yield_now();
+    }
+    panic!("gave up waiting for {what}");
+}
+
+/// The run list's name field holding `name`.
+fn name_field(name: &str) -> By<'_> {
+    By::new().role(egui::Role::TextInput).value(name)
+}
+
+fn run_named<'a>(app: &'a GradLabApp, name: &str) -> Option<&'a LiveRun> {
+    app.runs.iter().find(|r| r.name == name)
+}
+
+fn steps_of(app: &GradLabApp, name: &str) -> u64 {
+    run_named(app, name).map_or(0, |r| r.history.last_step())
+}
+
+fn phase_of(app: &GradLabApp, name: &str) -> Option<Phase> {
+    run_named(app, name).map(|r| r.phase.clone())
+}
+
+/// Starts the selected run and waits for its first steps.
+fn start(harness: &mut Harness<'_, GradLabApp>, name: &str) {
+    harness.get_by_label("Start").click();
+    step_until(harness, "the first steps", |app| steps_of(app, name) >= 3);
+}
+
+/// Starts run 1, duplicates it with a depth of 5 and starts that too.
+fn two_runs(harness: &mut Harness<'_, GradLabApp>) {
+    start(harness, "run 1");
+    harness.get_by_label("Duplicate").click();
+    harness.run_steps(2);
+    {
+        let app = harness.state();
+        assert_eq!(app.runs.len(), 2);
+        let copy = app.run().expect("the copy is selected");
+        assert_eq!(copy.name, "run 2");
+        assert_eq!(copy.phase, Phase::NotStarted);
+        assert_eq!(copy.config, app.runs[0].config);
+    }
+    // The one change, as the Architecture panel makes it.
+    harness.state_mut().draft.model.depth = 5;
+    harness.run_steps(2);
+    assert_eq!(harness.state().runs[1].config.model.depth, 5);
+    start(harness, "run 2");
+}
+
+#[test]
+fn a_duplicate_with_one_change_trains_beside_the_first_and_shows_its_difference() {
+    let mut harness = harness();
+    two_runs(&mut harness);
+
+    // Both train, in turn: the first run goes on while the second runs.
+    let first_at = steps_of(harness.state(), "run 1");
+    step_until(&mut harness, "both runs to go on", |app| {
+        steps_of(app, "run 1") > first_at + 5 && steps_of(app, "run 2") > 10
+    });
+
+    // The run list names both, with the second's difference from the first.
+    harness.run_steps(1);
+    assert!(harness.query(name_field("run 1")).is_some());
+    assert!(harness.query(name_field("run 2")).is_some());
+    assert!(harness.query_by_label("depth 5").is_some());
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("running · step")
+            .count(),
+        2
+    );
+    assert!(
+        harness
+            .query_by_label_contains("1 other run training")
+            .is_some()
+    );
+
+    // Pausing the selected run leaves the other one training.
+    harness.get_by_label("Pause").click();
+    step_until(&mut harness, "the pause", |app| {
+        phase_of(app, "run 2") == Some(Phase::Trainer(RunState::Paused))
+    });
+    let paused_at = steps_of(harness.state(), "run 2");
+    let first_at = steps_of(harness.state(), "run 1");
+    step_until(&mut harness, "the first run to go on", |app| {
+        steps_of(app, "run 1") > first_at + 20
+    });
+    assert_eq!(steps_of(harness.state(), "run 2"), paused_at);
+}
+
+#[test]
+fn the_comparison_draws_every_ticked_run_on_one_shared_scale() {
+    let mut harness = harness();
+    two_runs(&mut harness);
+
+    harness.get_by_label("Compare (2)").click();
+    harness.run_steps(3);
+    assert!(harness.state().comparing);
+    let metric = "weight gradient";
+    assert!(
+        harness
+            .query_by_label_contains(&format!("heatmap of run 1: {metric}"))
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains(&format!("heatmap of run 2: {metric}"))
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("shared scale, 2 runs")
+            .is_some()
+    );
+    // The gradient-flow chart below, at the newest step both runs reached.
+    let common = {
+        let app = harness.state();
+        steps_of(app, "run 1").min(steps_of(app, "run 2"))
+    };
+    assert!(common >= 3);
+    assert!(
+        harness
+            .query_by_label_contains(&format!("{metric} |∂L/∂W| at step"))
+            .is_some()
+    );
+
+    // Unticking a run takes it out of the comparison.
+    harness.get_by_label("compare run 1").click();
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains("heatmap of run 1")
+            .is_none()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("shared scale, 1 run")
+            .is_some()
+    );
+    assert!(harness.query_by_label("Compare (1)").is_some());
+
+    // Back to the selected run alone.
+    harness.get_by_label("Selected run").click();
+    harness.run_steps(2);
+    assert!(!harness.state().comparing);
+    assert!(harness.query_by_label_contains("heatmap of run").is_none());
+}
+
+#[test]
+fn deleting_a_run_with_unsaved_training_asks_first_and_leaves_the_other() {
+    let mut harness = harness();
+    two_runs(&mut harness);
+
+    harness.get_by_label("Delete").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Delete run 2?").is_some());
+    harness.get_by_label("Keep it").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().runs.len(), 2);
+
+    harness.get_by_label("Delete").click();
+    harness.run_steps(2);
+    harness.get_by_label("Delete the run").click();
+    harness.run_steps(2);
+    let app = harness.state();
+    assert_eq!(app.runs.len(), 1);
+    assert_eq!(app.runs[0].name, "run 1");
+    assert_eq!(app.run().map(|r| r.name.as_str()), Some("run 1"));
+    // The run that stays keeps training.
+    let at = steps_of(app, "run 1");
+    step_until(&mut harness, "run 1 to go on", |app| {
+        steps_of(app, "run 1") > at + 5
+    });
+}
+
+#[test]
+fn a_two_run_session_saves_and_opens_with_its_names_ticks_and_selection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("two.json");
+    let mut harness = harness();
+    two_runs(&mut harness);
+    harness.get_by_label("Pause").click();
+    step_until(&mut harness, "run 2 to pause", |app| {
+        phase_of(app, "run 2") == Some(Phase::Trainer(RunState::Paused))
+    });
+    harness.state_mut().runs[1].name = "deeper".into();
+    harness.get_by_label("compare run 1").click();
+    harness.run_steps(2);
+    harness.get_by_label("Compare (1)").click();
+    harness.run_steps(2);
+
+    harness.state_mut().save_session(Some(path.clone()));
+    step_until(
+        &mut harness,
+        "the save",
+        |app| matches!(&app.notice, Some(Notice::Info(text)) if text.starts_with("saved")),
+    );
+    let saved: Vec<u64> = harness
+        .state()
+        .runs
+        .iter()
+        .map(|r| r.history.last_step())
+        .collect();
+
+    // A new app opens the file as it was.
+    let mut reopened = self::harness();
+    reopened.state_mut().open_session(&path);
+    step_until(&mut reopened, "both runs to open", |app| {
+        app.runs.len() == 2
+            && app
+                .runs
+                .iter()
+                .all(|r| matches!(r.phase, Phase::Trainer(RunState::Paused)))
+    });
+    let app = reopened.state();
+    let names: Vec<&str> = app.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["run 1", "deeper"]);
+    let depths: Vec<usize> = app.runs.iter().map(|r| r.config.model.depth).collect();
+    assert_eq!(depths, [3, 5]);
+    let steps: Vec<u64> = app.runs.iter().map(|r| r.history.last_step()).collect();
+    // The first run was still training when saved; the file holds what it had then.
+    assert_eq!(steps[1], saved[1]);
+    assert!(steps[0] >= 3);
+    let ticks: Vec<bool> = app.runs.iter().map(|r| r.compared).collect();
+    assert_eq!(ticks, [false, true]);
+    assert!(app.comparing);
+    assert_eq!(app.run().map(|r| r.name.as_str()), Some("deeper"));
+    reopened.run_steps(2);
+    assert!(reopened.query(name_field("deeper")).is_some());
+    assert!(
+        reopened
+            .query_by_label_contains("heatmap of deeper")
+            .is_some()
+    );
+
+    // The selected run continues where it stopped.
+    reopened.get_by_label("Resume").click();
+    step_until(&mut reopened, "deeper to go on", |app| {
+        steps_of(app, "deeper") > saved[1] + 3
+    });
+}
