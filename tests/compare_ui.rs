@@ -97,7 +97,7 @@ fn a_duplicate_with_one_change_trains_beside_the_first_and_shows_its_difference(
     harness.run_steps(1);
     assert!(harness.query(name_field("run 1")).is_some());
     assert!(harness.query(name_field("run 2")).is_some());
-    assert!(harness.query_by_label("depth 5").is_some());
+    assert!(harness.query_by_label("depth 5 (not 3)").is_some());
     assert_eq!(
         harness
             .query_all_by_label_contains("running · step")

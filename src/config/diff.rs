@@ -18,13 +18,14 @@ pub struct Difference {
 
 impl Difference {
     /// A short form for lists: the last part of the key (the whole key where the last
-    /// part alone says little) and the value, e.g. `depth 7` or `model.kind lstm`.
+    /// part alone says little), this value and the reference one, e.g. `depth 7 (not
+    /// 20)` or `model.kind lstm (not mlp)`.
     pub fn short(&self) -> String {
         let name = match self.key.rsplit_once('.') {
             Some((_, last)) if last != "kind" => last,
             _ => self.key.as_str(),
         };
-        format!("{name} {}", self.value)
+        format!("{name} {} (not {})", self.value, self.reference)
     }
 }
 
@@ -94,7 +95,12 @@ mod tests {
         let short: Vec<String> = found.iter().map(Difference::short).collect();
         assert_eq!(
             short,
-            ["activation relu", "depth 7", "model.kind lstm", "lr 0.5"]
+            [
+                "activation relu (not sigmoid)",
+                "depth 7 (not 20)",
+                "model.kind lstm (not mlp)",
+                "lr 0.5 (not 0.1)"
+            ]
         );
 
         // Seen from the other side, the same keys with the values swapped.

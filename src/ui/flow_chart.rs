@@ -35,19 +35,21 @@ pub fn flow_chart_ui(
         .unwrap_or(1);
 
     let top = ui.cursor().min.y;
+    let step = hovered_step.unwrap_or_else(|| chosen.unwrap_or(newest_common));
     ui.horizontal(|ui| {
         let label = ui.label(RichText::new("gradient flow at step").strong());
-        let mut step = chosen
+        let mut picked = chosen
             .unwrap_or(newest_common)
             .clamp(first, latest.max(first));
         let slider = ui
             .add_enabled(
                 latest > first,
-                egui::Slider::new(&mut step, first..=latest.max(first)),
+                egui::Slider::new(&mut picked, first..=latest.max(first)),
             )
-            .labelled_by(label.id);
+            .labelled_by(label.id)
+            .on_hover_text("The step to draw; hovering a heatmap shows its step instead");
         if slider.changed() {
-            *chosen = Some(step);
+            *chosen = Some(picked);
         }
         let mut newest = chosen.is_none();
         if ui
@@ -55,10 +57,15 @@ pub fn flow_chart_ui(
             .on_hover_text("Follow the newest step every run has reached")
             .changed()
         {
-            *chosen = if newest { None } else { Some(step) };
+            *chosen = if newest { None } else { Some(picked) };
         }
     });
-    let step = hovered_step.unwrap_or_else(|| chosen.unwrap_or(newest_common));
+    // Which step the chart shows, for screen readers, the UI tests and while hovering.
+    ui.label(
+        RichText::new(format!("{} at step {step}", metric.label()))
+            .small()
+            .color(theme::MUTED_TEXT_COLOR),
+    );
 
     let log = metric.scale() == Scale::Log;
     let y_label = if log {
@@ -66,6 +73,7 @@ pub fn flow_chart_ui(
     } else {
         metric.symbol().to_owned()
     };
+    // Exactly the height left, so that the panel never grows to fit.
     let height = (size.y - (ui.cursor().min.y - top)).max(60.0);
     Plot::new("gradient-flow")
         .width(size.x)
@@ -103,10 +111,4 @@ pub fn flow_chart_ui(
                 );
             }
         });
-    // Read by screen readers and the UI tests: which step the chart shows.
-    ui.label(
-        RichText::new(format!("{} at step {step}", metric.label()))
-            .small()
-            .color(theme::MUTED_TEXT_COLOR),
-    );
 }

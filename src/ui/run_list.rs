@@ -114,10 +114,10 @@ fn run_row_ui(
         ui.painter().rect_filled(rect, 2.0, theme::run_color(index));
     });
 
-    let name = ui.add(
-        egui::TextEdit::singleline(&mut run.name)
-            .desired_width(theme::RUN_NAME_WIDTH)
-            .hint_text("name"),
+    // Sized explicitly: a grid cell would otherwise keep the width of its first frame.
+    let name = ui.add_sized(
+        vec2(theme::RUN_NAME_WIDTH, ui.spacing().interact_size.y),
+        egui::TextEdit::singleline(&mut run.name).hint_text("name"),
     );
     if name.gained_focus() {
         action = Some(RunListAction::Select(run.run_id));
@@ -144,7 +144,12 @@ fn run_row_ui(
             let short: Vec<String> = diff.iter().map(Difference::short).collect();
             let long: Vec<String> = diff
                 .iter()
-                .map(|d| format!("{}: {} → {}", d.key, d.reference, d.value))
+                .map(|d| {
+                    format!(
+                        "{}: {} here, {} in the first run",
+                        d.key, d.value, d.reference
+                    )
+                })
                 .collect();
             (short.join(" · "), Some(long.join("\n")))
         }
