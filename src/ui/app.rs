@@ -341,8 +341,9 @@ impl GradLabApp {
         let height = ui.available_height();
         let flow_width = (width / 3.0).max(240.0);
         let hovered_step = self.compare.hover().map(|h| h.step);
-        ui.horizontal(|ui| {
-            compare_curves_ui(ui, width - flow_width - ui.spacing().item_spacing.x, &runs);
+        let curves_width = width - flow_width - ui.spacing().item_spacing.x;
+        ui.horizontal_top(|ui| {
+            compare_curves_ui(ui, egui::vec2(curves_width, height), &runs);
             ui.vertical(|ui| {
                 flow_chart_ui(
                     ui,
@@ -667,10 +668,17 @@ impl GradLabApp {
             }
         });
 
-        if let Some((preset, config)) = &self.guide {
+        // The comparison needs the room; the guide is about one experiment.
+        if let Some((preset, config)) = self.guide.as_ref().filter(|_| !self.comparing) {
+            // A run of the session that trains the experiment is enough: the others
+            // are meant to differ from it.
             let shows_other_run = self
                 .run()
-                .is_some_and(|r| r.is_started() && &r.config != config);
+                .is_some_and(|r| r.is_started() && &r.config != config)
+                && !self
+                    .runs
+                    .iter()
+                    .any(|r| r.is_started() && &r.config == config);
             guide_ui(ui, preset, shows_other_run);
         }
 

@@ -8,8 +8,8 @@ use crate::colormap::gradient_rgb;
 use crate::history::ColorRange;
 use crate::train::Scale;
 
-/// Draws the colour bar for `range`, `height` points tall, `title` above it (one or two
-/// lines).
+/// Draws the colour bar for `range`, `height` points tall, `title` above it (one line
+/// or more).
 pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<ColorRange>, title: &str) {
     let range = range.unwrap_or(ColorRange::empty(Scale::Log));
     let size = vec2(theme::COLOR_BAR_WIDTH, height);
@@ -19,7 +19,7 @@ pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<ColorRange>, ti
         WidgetInfo::labeled(
             Role::Label,
             true,
-            format!("colour bar: {}", title.replace('\n', ", ")),
+            format!("colour bar: {}", title.replace('\n', " ")),
         )
     });
     let painter = ui.painter_at(rect);
@@ -38,7 +38,8 @@ pub fn colorbar_ui(ui: &mut egui::Ui, height: f32, range: Option<ColorRange>, ti
     // special colours, which the other bar on screen shows.
     let show_legend = height >= 200.0;
     let legend_height = if show_legend { 4.0 * 18.0 + 8.0 } else { 0.0 };
-    let top_gap = if show_legend { 36.0 } else { 22.0 };
+    let title_lines = title.lines().count().max(1) as f32;
+    let top_gap = (if show_legend { 23.0 } else { 9.0 }) + 13.0 * title_lines;
     let strip = Rect::from_min_max(
         pos2(rect.left() + 4.0, rect.top() + top_gap),
         pos2(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use egui::{Color32, RichText, Sense, Vec2b, vec2};
-use egui_plot::{Line, Plot, PlotPoints, Polygon};
+use egui_plot::{Line, Plot, PlotPoints};
 
 use super::colorbar::colorbar_ui;
 use super::heatmap::{HeatmapImage, HeatmapView, format_value, hover_text, row_tick, step_tick};
@@ -113,13 +113,14 @@ impl CompareView {
         let spacing = ui.spacing().item_spacing.x;
         let grid_width = (size.x - theme::COLOR_BAR_WIDTH - spacing).max(200.0);
         let title = format!(
-            "{}\nshared scale, {} run{}",
+            "{}\nshared scale,\n{} run{}",
             metric.symbol(),
             runs.len(),
             if runs.len() == 1 { "" } else { "s" }
         );
-        ui.horizontal(|ui| {
-            ui.allocate_ui(vec2(grid_width, size.y), |ui| {
+        ui.horizontal_top(|ui| {
+            let grid = egui::Layout::top_down(egui::Align::Min);
+            ui.allocate_ui_with_layout(vec2(grid_width, size.y), grid, |ui| {
                 self.grid_ui(ui, runs, metric, range, vec2(grid_width, size.y));
             });
             colorbar_ui(ui, size.y, Some(range), &title);
@@ -134,7 +135,9 @@ impl CompareView {
         range: ColorRange,
         size: egui::Vec2,
     ) {
-        let columns = if runs.len() <= 3 { 1 } else { 2 };
+        // Two runs one above the other keep their steps wide; more go two abreast, so
+        // that each stays tall enough to read its layers.
+        let columns = if runs.len() <= 2 { 1 } else { 2 };
         let rows = runs.len().div_ceil(columns);
         let spacing = ui.spacing().item_spacing;
         let title_height = 2.0 * (ui.text_style_height(&egui::TextStyle::Body) + spacing.y);
@@ -156,7 +159,7 @@ impl CompareView {
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 for chunk in runs.chunks(columns) {
-                    ui.horizontal(|ui| {
+                    ui.horizontal_top(|ui| {
                         for run in chunk {
                             ui.push_id(run.run_id, |ui| {
                                 ui.vertical(|ui| {
@@ -267,7 +270,7 @@ fn panel_ui(
         plot_ui.set_plot_bounds_x(target[0]..=target[1]);
         plot_ui.set_plot_bounds_y(0.5..=rows + 0.5);
         if let Some(hover) = hover {
-            mark_ui(plot_ui, hover, rows);
+            mark_ui(plot_ui, hover, rows, target);
         }
     });
 
@@ -315,8 +318,8 @@ fn panel_ui(
     seen
 }
 
-/// A cross through the hovered step and row, with the cell outlined.
-fn mark_ui(plot_ui: &mut egui_plot::PlotUi<'_>, hover: Hover, rows: f64) {
+/// A cross through the hovered step and row; `steps` is the step range on screen.
+fn mark_ui(plot_ui: &mut egui_plot::PlotUi<'_>, hover: Hover, rows: f64, steps: [f64; 2]) {
     let x = hover.step as f64;
     let y = hover.row as f64;
     let stroke = egui::Stroke::new(1.0, theme::HOVER_MARK_COLOR);
@@ -329,17 +332,13 @@ fn mark_ui(plot_ui: &mut egui_plot::PlotUi<'_>, hover: Hover, rows: f64) {
         .allow_hover(false),
     );
     if y <= rows {
-        let cell = vec![
-            [x - 0.5, y - 0.5],
-            [x + 0.5, y - 0.5],
-            [x + 0.5, y + 0.5],
-            [x - 0.5, y + 0.5],
-        ];
-        plot_ui.polygon(
-            Polygon::new("hovered cell", PlotPoints::from(cell))
-                .stroke(stroke)
-                .fill_color(Color32::TRANSPARENT)
-                .allow_hover(false),
+        plot_ui.line(
+            Line::new(
+                "hovered row",
+                PlotPoints::from(vec![[steps[0], y], [steps[1], y]]),
+            )
+            .stroke(stroke)
+            .allow_hover(false),
         );
     }
 }

@@ -2,7 +2,7 @@
 //! legend.
 
 use egui::Vec2b;
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{ColorConflictHandling, Legend, Line, Plot, PlotPoints, Points};
 
 use super::compare::ComparedRun;
 use crate::history::{RunHistory, decimate_min_max};
@@ -20,11 +20,11 @@ fn curve_points(history: &RunHistory, values: &[f64]) -> PlotPoints<'static> {
 }
 
 /// The batch loss of every run in one plot, and its accuracy in another beside it,
-/// `width` points wide together, on linked step axes.
-pub fn compare_curves_ui(ui: &mut egui::Ui, width: f32, runs: &[ComparedRun<'_>]) {
+/// `size` points large together, on linked step axes.
+pub fn compare_curves_ui(ui: &mut egui::Ui, size: egui::Vec2, runs: &[ComparedRun<'_>]) {
     let link = egui::Id::unique("compare-curves-step-axis");
-    let plot_width = (width - ui.spacing().item_spacing.x) / 2.0;
-    let height = ui.available_height();
+    let plot_width = (size.x - ui.spacing().item_spacing.x) / 2.0;
+    let height = size.y;
     Plot::new("compare-loss")
         .width(plot_width)
         .height(height)
@@ -44,8 +44,9 @@ pub fn compare_curves_ui(ui: &mut egui::Ui, width: f32, runs: &[ComparedRun<'_>]
         .width(plot_width)
         .height(height)
         .x_axis_label("training step")
-        .y_axis_label("accuracy: test (bold), batch (faint)")
-        .legend(Legend::default())
+        .y_axis_label("accuracy")
+        // The faint batch line comes first; the legend takes the run's full colour.
+        .legend(Legend::default().color_conflict_handling(ColorConflictHandling::PickLast))
         .link_axis(link, Vec2b::new(true, false))
         .include_y(0.0)
         .include_y(1.0)

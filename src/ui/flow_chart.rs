@@ -60,14 +60,41 @@ pub fn flow_chart_ui(
             *chosen = if newest { None } else { Some(picked) };
         }
     });
-    // Which step the chart shows, for screen readers, the UI tests and while hovering.
-    ui.label(
-        RichText::new(format!("{} at step {step}", metric.label()))
-            .small()
-            .color(theme::MUTED_TEXT_COLOR),
+    let log = metric.scale() == Scale::Log;
+    let mut missing = Vec::new();
+    let lines: Vec<(&ComparedRun<'_>, Vec<[f64; 2]>)> = runs
+        .iter()
+        .filter_map(|run| {
+            let points = profile_points(run, metric, step);
+            match &points {
+                None => missing.push(format!("{} has not reached it", run.name)),
+                Some(p) if p.is_empty() && log => {
+                    missing.push(format!("{} has no finite non-zero value", run.name))
+                }
+                Some(p) if p.is_empty() => {
+                    missing.push(format!("{} has no finite value", run.name))
+                }
+                Some(_) => {}
+            }
+            points.map(|p| (run, p))
+        })
+        .collect();
+
+    // Which step the chart shows (for screen readers and the UI tests too), and the
+    // runs it cannot draw there.
+    let mut caption = format!("{} at step {step}", metric.label());
+    if !missing.is_empty() {
+        caption.push_str(&format!(" · not drawn: {}", missing.join(", ")));
+    }
+    ui.add(
+        egui::Label::new(
+            RichText::new(caption)
+                .small()
+                .color(theme::MUTED_TEXT_COLOR),
+        )
+        .truncate(),
     );
 
-    let log = metric.scale() == Scale::Log;
     let y_label = if log {
         format!("log10 {}", metric.symbol())
     } else {
@@ -83,22 +110,7 @@ pub fn flow_chart_ui(
         .legend(Legend::default())
         .allow_scroll(false)
         .show(ui, |plot_ui| {
-            for run in runs {
-                let Some(column) = step
-                    .checked_sub(run.history.step_of(0))
-                    .map(|c| c as usize)
-                    .filter(|&c| c < run.history.len())
-                else {
-                    continue;
-                };
-                let points: Vec<[f64; 2]> = run
-                    .history
-                    .layer_values(metric, column)
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
-                    .map(|(layer, &v)| [layer as f64 + 1.0, if log { v.log10() } else { v }])
-                    .collect();
+            for (run, points) in lines {
                 plot_ui.line(
                     Line::new(run.name, PlotPoints::from(points.clone()))
                         .color(run.color)
@@ -111,4 +123,23 @@ pub fn flow_chart_ui(
                 );
             }
         });
+}
+
+/// (layer, value) of a run at `step`, the value as log10 on a log scale, leaving out
+/// what such a scale cannot show; `None` if the run has no such step.
+fn profile_points(run: &ComparedRun<'_>, metric: LayerMetric, step: u64) -> Option<Vec<[f64; 2]>> {
+    let history = run.history;
+    let column = step
+        .checked_sub(history.step_of(0))
+        .map(|c| c as usize)
+        .filter(|&c| c < history.len())?;
+    let log = metric.scale() == Scale::Log;
+    let points = history
+        .layer_values(metric, column)
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
+        .map(|(layer, &v)| [layer as f64 + 1.0, if log { v.log10() } else { v }])
+        .collect();
+    Some(points)
 }
