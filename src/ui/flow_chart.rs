@@ -7,6 +7,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::compare::ComparedRun;
 use super::theme;
+use crate::train::rows::RowKind;
 use crate::train::{LayerMetric, Scale};
 
 /// Draws the chart `size` points large. The step is `hovered_step` while the pointer is
@@ -100,12 +101,14 @@ pub fn flow_chart_ui(
     } else {
         metric.symbol().to_owned()
     };
+    let recurrent = runs.iter().any(|r| r.history.is_recurrent());
+    let x_label = RowKind::for_metric(recurrent, metric).axis_title();
     // Exactly the height left, so that the panel never grows to fit.
     let height = (size.y - (ui.cursor().min.y - top)).max(60.0);
     Plot::new("gradient-flow")
         .width(size.x)
         .height(height)
-        .x_axis_label("layer (1 = input side)")
+        .x_axis_label(x_label)
         .y_axis_label(y_label)
         .legend(Legend::default())
         .allow_scroll(false)
