@@ -152,15 +152,6 @@ impl RecurrentNet {
         self.seq_len
     }
 
-    /// The nonlinearity whose saturation the probes report: φ of an RNN, tanh of the
-    /// gated cells' candidate.
-    pub fn probed_activation(&self) -> Activation {
-        match self.kind {
-            ModelKind::Rnn | ModelKind::Mlp => self.activation,
-            ModelKind::Lstm | ModelKind::Gru => Activation::Tanh,
-        }
-    }
-
     pub fn leaky_slope(&self) -> f64 {
         self.leaky_slope
     }

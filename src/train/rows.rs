@@ -100,6 +100,15 @@ pub fn row_counts(config: &Config) -> BTreeMap<LayerMetric, usize> {
         .collect()
 }
 
+/// The metrics a run of `config` records, in menu order.
+pub fn recorded_metrics(config: &Config) -> Vec<LayerMetric> {
+    let rows = row_counts(config);
+    LayerMetric::ALL
+        .into_iter()
+        .filter(|m| rows.get(m).is_some_and(|&n| n > 0))
+        .collect()
+}
+
 /// The name of row `row` (0-based) of `metric`, for tooltips and tables.
 pub fn row_name(config: &Config, metric: LayerMetric, row: usize) -> String {
     let depth = config.model.depth;

@@ -218,8 +218,7 @@ impl Trainer {
     /// An empty history shaped for this run's records, with the task's baseline loss.
     pub fn new_history(&self) -> RunHistory {
         let rows = row_counts(&self.config);
-        let num_layers = self.config.model.depth + 1;
-        let mut history = RunHistory::with_rows(num_layers, &rows);
+        let mut history = RunHistory::with_rows(self.num_layers(), &rows);
         history.set_baseline_loss(Some(self.dataset.baseline_loss()));
         history
     }
@@ -314,9 +313,7 @@ impl Trainer {
         }
 
         // The recurrent weights that carried this step's gradient back through time.
-        drop(params);
-        record.recurrent_sigma = self.recurrent_sigmas()?;
-        let params = self.model.parameters();
+        record.recurrent_sigma = recurrent_sigmas(&self.model, &mut self.sigma_vectors)?;
 
         // Clipping, with the global norm before and after.
         record.grad_norm_total = scaled_norm(param_norms.iter().copied());
@@ -343,7 +340,6 @@ impl Trainer {
             let change = tensor_norm(&(params[i].var.as_tensor() - before)?)?;
             record.update_ratio.push(change / tensor_norm(before)?);
         }
-        drop(params);
         if let Network::Mlp(mlp) = &self.model {
             record.prelu_slope = mlp.prelu_slopes()?;
         }
@@ -390,7 +386,7 @@ impl Trainer {
         let Network::Recurrent(net) = &self.model else {
             return Ok(());
         };
-        let activation = net.probed_activation();
+        let activation = self.config.model.probed_activation();
         for pre_activation in &trace.pre_activations {
             push_saturation(pre_activation, activation, net.leaky_slope(), record)?;
         }
@@ -406,32 +402,6 @@ impl Trainer {
             record.gate_saturation.push(saturated);
         }
         Ok(())
-    }
-
-    /// The largest singular value of each layer's recurrent weights, warm-started from
-    /// the previous step's singular vector.
-    fn recurrent_sigmas(&mut self) -> Result<Vec<f64>, TrainError> {
-        let Network::Recurrent(net) = &self.model else {
-            return Ok(Vec::new());
-        };
-        let layers = net.layers();
-        let cold = self.sigma_vectors.len() != layers.len();
-        if cold {
-            self.sigma_vectors = vec![Vec::new(); layers.len()];
-        }
-        let iterations = if cold {
-            SIGMA_COLD_ITERATIONS
-        } else {
-            SIGMA_WARM_ITERATIONS
-        };
-        let mut sigmas = Vec::with_capacity(layers.len());
-        for (layer, start) in layers.iter().zip(&mut self.sigma_vectors) {
-            let w = layer.recurrent_weight.as_tensor();
-            let (rows, cols) = w.dims2()?;
-            let values = super::norm::host_values(w)?;
-            sigmas.push(top_singular_value(&values, rows, cols, start, iterations));
-        }
-        Ok(sigmas)
     }
 
     /// Saturation, dead units and output moments of every layer.
@@ -622,6 +592,32 @@ fn take_tensor(
         )));
     }
     Ok(tensor)
+}
+
+/// The largest singular value of each layer's recurrent weights, warm-started from
+/// the previous step's singular vector.
+fn recurrent_sigmas(model: &Network, vectors: &mut Vec<Vec<f64>>) -> Result<Vec<f64>, TrainError> {
+    let Network::Recurrent(net) = model else {
+        return Ok(Vec::new());
+    };
+    let layers = net.layers();
+    let cold = vectors.len() != layers.len();
+    if cold {
+        *vectors = vec![Vec::new(); layers.len()];
+    }
+    let iterations = if cold {
+        SIGMA_COLD_ITERATIONS
+    } else {
+        SIGMA_WARM_ITERATIONS
+    };
+    let mut sigmas = Vec::with_capacity(layers.len());
+    for (layer, start) in layers.iter().zip(vectors.iter_mut()) {
+        let w = layer.recurrent_weight.as_tensor();
+        let (rows, cols) = w.dims2()?;
+        let values = super::norm::host_values(w)?;
+        sigmas.push(top_singular_value(&values, rows, cols, start, iterations));
+    }
+    Ok(sigmas)
 }
 
 /// The saturated and dead fractions of one layer's pre-activations.

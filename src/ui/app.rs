@@ -616,7 +616,7 @@ impl GradLabApp {
             if run.history.num_layers() > 0 {
                 run.history.metrics()
             } else {
-                metrics_of(&run.config)
+                crate::train::rows::recorded_metrics(&run.config)
             }
         };
         if self.comparing {
@@ -633,7 +633,7 @@ impl GradLabApp {
         }
         match self.run() {
             Some(run) => of_run(run),
-            None => metrics_of(&self.draft),
+            None => crate::train::rows::recorded_metrics(&self.draft),
         }
     }
 
@@ -749,15 +749,6 @@ impl GradLabApp {
         row(ui, &mut self.heatmap, self.metric, metric_height);
         diagnosis_ui(ui, &run.history, run.config.model.probed_activation());
     }
-}
-
-/// The metrics a run of `config` records, in menu order.
-fn metrics_of(config: &Config) -> Vec<LayerMetric> {
-    let rows = crate::train::rows::row_counts(config);
-    LayerMetric::ALL
-        .into_iter()
-        .filter(|m| rows.get(m).is_some_and(|&n| n > 0))
-        .collect()
 }
 
 impl eframe::App for GradLabApp {
