@@ -12,6 +12,12 @@ use gradlab::export::{ExportOptions, FigureFormat, FigureSize, export_session};
 use gradlab::presets::{self, PRESETS};
 use gradlab::run::{resume_headless, run_headless};
 use gradlab::sweep::{Sweep, SweepEvent, run_sweep, summary_table};
+
+/// Training allocates and frees tensors of the same few sizes at every step; mimalloc
+/// keeps their pages mapped where the system allocator returns them to the kernel and
+/// takes a page fault per page on the next step.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use gradlab::train::LayerMetric;
 
 /// Gradient Lab: watch gradients vanish and explode, and test every remedy.

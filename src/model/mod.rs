@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod init;
 mod mlp;
+mod recurrence;
 mod recurrent;
 
 pub use activation::apply_activation;

@@ -14,9 +14,9 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
-use super::apply_activation;
 use super::init::{draw_blocks, draw_weights};
 use super::mlp::{Linear, Parameter};
+use super::recurrence::{Recurrence, TimeGradients, Unrolled};
 use crate::config::{Activation, ModelConfig, ModelKind};
 
 /// One recurrent layer's parameters.
@@ -38,6 +38,8 @@ pub struct RecurrentTrace {
     pub outputs: Vec<Tensor>,
     /// The values of each sigmoid gate of each layer, layer by layer.
     pub gates: Vec<Tensor>,
+    /// Each layer's ‖∂L/∂h_t‖ per time step, filled in by the backward pass.
+    pub time_gradients: Vec<TimeGradients>,
 }
 
 /// An unrolled recurrent net.
@@ -214,119 +216,68 @@ impl RecurrentNet {
 
     /// Runs a batch of flat sequences (`batch × seq_len·inputs`) through the net.
     /// Returns the read-out of the last `positions` steps, example-major
-    /// (`(batch·positions) × outputs`), and what the probes need when `probes` is
-    /// given.
+    /// (`(batch·positions) × outputs`), and what the probes need.
     ///
-    /// `probes` holds one zero-valued `batch × H` variable per layer and time step
-    /// (layer-major: index `layer·T + t`); each hidden state becomes `h_t + p_t`, so
-    /// that the gradient of `p_t` is ∂L/∂h_t, which candle would otherwise not keep.
-    pub fn forward(&self, x: &Tensor, probes: Option<&[Var]>) -> Result<(Tensor, RecurrentTrace)> {
+    /// Each layer's input products are one matrix product over all time steps (rows
+    /// time-major); its recurrence is one [`Recurrence`] op, whose backward pass
+    /// records ‖∂L/∂h_t‖ for every step in the trace's `time_gradients`. With
+    /// `output_probe` (a zero-valued `(batch·positions) × outputs` variable) added to
+    /// the read-out, that variable's gradient is ∂L/∂output.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        output_probe: Option<&Var>,
+    ) -> Result<(Tensor, RecurrentTrace)> {
         let batch = x.dim(0)?;
         let (steps, hidden) = (self.seq_len, self.hidden);
-        let tracing = probes.is_some();
         let mut trace = RecurrentTrace::default();
-
-        // One contiguous `batch × inputs` tensor per time step. Slicing the data is
-        // free; slicing a tensor that needs a gradient is not (candle pads each slice's
-        // gradient back to the full size), so each step multiplies its own input
-        // rather than taking a slice of one product over all steps.
-        let time_major = x
+        // Row t·batch + b is example b at step t.
+        let mut inputs = x
             .reshape((batch, steps, self.step_inputs))?
             .transpose(0, 1)?
-            .contiguous()?;
-        let mut inputs: Vec<Tensor> = (0..steps)
-            .map(|t| time_major.get(t))
-            .collect::<Result<_>>()?;
-        let mut states: Vec<Tensor> = Vec::new();
+            .contiguous()?
+            .reshape((steps * batch, self.step_inputs))?;
         for (index, layer) in self.layers.iter().enumerate() {
-            // Broadcast once: each step then adds a plain tensor, and the backward pass
-            // sums over the batch once rather than at every step.
-            let width = layer.bias.as_tensor().dim(0)?;
-            let bias = layer
-                .bias
-                .as_tensor()
-                .broadcast_as((batch, width))?
-                .contiguous()?;
-            let zeros = Tensor::zeros((batch, hidden), x.dtype(), x.device())?;
-            let mut h = zeros.clone();
-            let mut c = zeros;
-            states = Vec::with_capacity(steps);
-            let mut pre = Vec::new();
-            let mut gates: Vec<Vec<Tensor>> = vec![Vec::new(); num_blocks(self.kind) - 1];
-            let mut plain = Vec::new();
-            for (t, input) in inputs.iter().enumerate() {
-                let x_part = (input.matmul(layer.input_weight.as_tensor())? + &bias)?;
-                let h_part = h.matmul(layer.recurrent_weight.as_tensor())?;
-                let a = (&x_part + &h_part)?;
-                let next = match self.kind {
-                    ModelKind::Rnn | ModelKind::Mlp => {
-                        let next = apply_activation(&a, self.activation, self.leaky_slope, None)?;
-                        if tracing {
-                            pre.push(a);
-                        }
-                        next
-                    }
-                    ModelKind::Lstm => {
-                        let s = candle_nn::ops::sigmoid(&a)?;
-                        let (i, f, o) = (
-                            s.narrow(1, 0, hidden)?,
-                            s.narrow(1, hidden, hidden)?,
-                            s.narrow(1, 3 * hidden, hidden)?,
-                        );
-                        let g_in = a.narrow(1, 2 * hidden, hidden)?;
-                        c = ((f.mul(&c))? + i.mul(&g_in.tanh()?)?)?;
-                        let next = o.mul(&c.tanh()?)?;
-                        if tracing {
-                            pre.push(g_in);
-                            for (list, gate) in gates.iter_mut().zip([i, f, o]) {
-                                list.push(gate);
-                            }
-                        }
-                        next
-                    }
-                    ModelKind::Gru => {
-                        let s = candle_nn::ops::sigmoid(&a.narrow(1, 0, 2 * hidden)?)?;
-                        let (r, z) = (s.narrow(1, 0, hidden)?, s.narrow(1, hidden, hidden)?);
-                        let n_in = (x_part.narrow(1, 2 * hidden, hidden)?
-                            + r.mul(&h_part.narrow(1, 2 * hidden, hidden)?)?)?;
-                        let n = n_in.tanh()?;
-                        let next = (&n + z.mul(&(&h - &n)?)?)?;
-                        if tracing {
-                            pre.push(n_in);
-                            for (list, gate) in gates.iter_mut().zip([r, z]) {
-                                list.push(gate);
-                            }
-                        }
-                        next
-                    }
-                };
-                if tracing {
-                    plain.push(next.clone());
-                }
-                h = match probes.and_then(|p| p.get(index * steps + t)) {
-                    Some(probe) => next.add(probe.as_tensor())?,
-                    None => next,
-                };
-                states.push(h.clone());
-            }
-            if tracing {
-                trace.pre_activations.push(Tensor::cat(&pre, 0)?);
-                trace.outputs.push(Tensor::cat(&plain, 0)?);
-                for list in gates {
-                    trace.gates.push(Tensor::cat(&list, 0)?);
-                }
-            }
-            inputs = states.clone();
+            let size = Unrolled {
+                steps,
+                batch,
+                hidden,
+                inputs: inputs.dim(1)?,
+            };
+            let recurrence = Recurrence::new(
+                self.kind,
+                (self.activation, self.leaky_slope),
+                size,
+                index > 0,
+            );
+            let states = recurrence.apply(
+                &inputs,
+                layer.input_weight.as_tensor(),
+                layer.bias.as_tensor(),
+                layer.recurrent_weight.as_tensor(),
+            )?;
+            let saved = recurrence.saved()?;
+            trace.pre_activations.push(saved.pre_activation);
+            trace.gates.extend(saved.gates);
+            trace.outputs.push(states.detach());
+            trace.time_gradients.push(recurrence.gradients());
+            inputs = states;
         }
 
-        let last = &states[steps - self.positions..];
-        let read = Tensor::stack(last, 1)?.reshape((batch * self.positions, hidden))?;
+        let read = inputs
+            .narrow(0, (steps - self.positions) * batch, self.positions * batch)?
+            .reshape((self.positions, batch, hidden))?
+            .transpose(0, 1)?
+            .contiguous()?
+            .reshape((batch * self.positions, hidden))?;
         let output = read
             .matmul(self.readout.weight.as_tensor())?
             .broadcast_add(self.readout.bias.as_tensor())?;
-        if tracing {
-            trace.outputs.push(output.clone());
-        }
+        trace.outputs.push(output.detach());
+        let output = match output_probe {
+            Some(probe) => output.add(probe.as_tensor())?,
+            None => output,
+        };
         Ok((output, trace))
     }
 }

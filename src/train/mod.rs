@@ -2,7 +2,7 @@
 //! norms that survive underflow, and the worker thread that runs a trainer for the app.
 
 pub mod checkpoint;
-mod norm;
+pub(crate) mod norm;
 pub mod optim;
 pub mod probes;
 mod record;

@@ -136,10 +136,9 @@ impl Trainer {
                 dtype,
                 &mut weight_rng,
             )?;
-            let mut probes = (0..config.model.depth * dataset.seq_len)
-                .map(|_| zeros((batch_size, config.model.width)))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            probes.push(zeros((batch_size * positions, dataset.num_outputs()))?);
+            // The hidden states' gradients come from the recurrence's own backward
+            // pass; only the read-out needs a probe.
+            let probes = vec![zeros((batch_size * positions, dataset.num_outputs()))?];
             (Network::Recurrent(net), probes)
         } else {
             let mlp = Mlp::new(
@@ -264,7 +263,7 @@ impl Trainer {
                 (logits, Kept::Mlp(trace))
             }
             Network::Recurrent(net) => {
-                let (output, trace) = net.forward(&x, Some(&self.probes))?;
+                let (output, trace) = net.forward(&x, self.probes.first())?;
                 (output, Kept::Recurrent(trace))
             }
         };
@@ -299,15 +298,17 @@ impl Trainer {
                 self.record_activations(trace, &mut record)?;
             }
             Kept::Recurrent(trace) => {
-                let steps = self.dataset.seq_len;
-                record.hidden_grad_norm = probe_norms[..steps].to_vec();
-                record.activation_grad_norm = probe_norms[..probe_norms.len() - 1]
-                    .chunks(steps)
-                    .map(|layer| scaled_norm(layer.iter().copied()))
+                let per_layer: Vec<Vec<f64>> = trace
+                    .time_gradients
+                    .iter()
+                    .map(|layer| layer.norms())
                     .collect();
-                record
-                    .activation_grad_norm
-                    .extend(probe_norms.last().copied());
+                record.hidden_grad_norm = per_layer.first().cloned().unwrap_or_default();
+                record.activation_grad_norm = per_layer
+                    .iter()
+                    .map(|layer| scaled_norm(layer.iter().copied()))
+                    .chain(probe_norms)
+                    .collect();
                 self.record_recurrent(trace, &mut record)?;
             }
         }
