@@ -3,9 +3,10 @@
 //! two runs saved and opened again.
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::{By, Queryable};
+use egui_kittest::kittest::{By, NodeT, Queryable};
 use gradlab::config::apply_override;
-use gradlab::train::RunState;
+use gradlab::history::RunHistory;
+use gradlab::train::{RunState, StepRecord};
 use gradlab::ui::{GradLabApp, LiveRun, Notice, Phase};
 
 /// Frames stepped at most while waiting for the trainer thread; the bound only guards
@@ -273,4 +274,96 @@ fn a_two_run_session_saves_and_opens_with_its_names_ticks_and_selection() {
     step_until(&mut reopened, "deeper to go on", |app| {
         steps_of(app, "deeper") > saved[1] + 3
     });
+}
+
+/// A made-up record of `steps` steps of a net with `num_layers` layers.
+fn made_up_history(num_layers: usize, steps: u64) -> RunHistory {
+    let mut history = RunHistory::new(num_layers);
+    for step in 1..=steps {
+        let per_layer = |value: f64| vec![value; num_layers];
+        let record = StepRecord {
+            step,
+            loss: 2.0 / step as f64,
+            accuracy: 0.5,
+            lr: 0.1,
+            grad_norm_total: 1.0,
+            grad_norm_clipped: 1.0,
+            weight_grad_norm: (0..num_layers).map(|l| 10f64.powi(-(l as i32))).collect(),
+            activation_grad_norm: per_layer(0.1),
+            update_ratio: per_layer(1e-3),
+            saturated_fraction: per_layer(0.0),
+            dead_fraction: per_layer(0.0),
+            activation_mean: per_layer(0.0),
+            activation_std: per_layer(1.0),
+            ..StepRecord::default()
+        };
+        assert!(history.push(&record));
+    }
+    history
+}
+
+/// The step range a compared heatmap says it shows: "steps A to B on screen".
+fn shown_steps(harness: &Harness<'_, GradLabApp>, name: &str) -> (String, egui::Rect) {
+    let wanted = format!("heatmap of {name}:");
+    let node = harness.get_by_label_contains(&wanted);
+    let label = node.accesskit_node().label().unwrap_or_default();
+    let range = label
+        .split_once(", steps ")
+        .map(|(_, range)| range.to_owned())
+        .unwrap_or_default();
+    (range, node.rect())
+}
+
+#[test]
+fn compared_heatmaps_put_each_step_at_the_same_place_whatever_their_lengths() {
+    let mut harness = harness();
+    {
+        let app = harness.state_mut();
+        let mut shallow = app.draft.clone();
+        shallow.model.depth = 3;
+        let mut deep = app.draft.clone();
+        deep.model.depth = 20;
+        let mut short = LiveRun::from_history(50, shallow, made_up_history(4, 400));
+        short.name = "short".into();
+        let mut long = LiveRun::from_history(51, deep, made_up_history(21, 3000));
+        long.name = "long".into();
+        app.add_run(short);
+        app.add_run(long);
+        app.comparing = true;
+    }
+    harness.run_steps(4);
+
+    // One step range for both, that of the longer run, on plot areas that line up: a
+    // step is at the same x in both, though their layer labels differ in width.
+    let (short_range, short_rect) = shown_steps(&harness, "short");
+    let (long_range, long_rect) = shown_steps(&harness, "long");
+    assert_eq!(short_range, "1 to 3000 on screen");
+    assert_eq!(long_range, short_range);
+    assert!(
+        (short_rect.left() - long_rect.left()).abs() < 0.5
+            && (short_rect.right() - long_rect.right()).abs() < 0.5,
+        "plot areas {short_rect:?} and {long_rect:?} do not line up"
+    );
+
+    // Dragging one heatmap to the left pans both alike.
+    let from = long_rect.center();
+    let to = from - egui::vec2(long_rect.width() / 5.0, 0.0);
+    harness.drag_at(from);
+    harness.step();
+    harness.hover_at(to);
+    harness.step();
+    harness.drop_at(to);
+    harness.run_steps(4);
+    let (short_range, short_rect) = shown_steps(&harness, "short");
+    let (long_range, long_rect) = shown_steps(&harness, "long");
+    assert_ne!(long_range, "1 to 3000 on screen", "the drag did not pan");
+    assert_eq!(short_range, long_range);
+    let first: f64 = long_range
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    // A fifth of the width is a fifth of the 3000 steps.
+    assert!((first - 601.0).abs() < 60.0, "{long_range}");
+    assert!((short_rect.left() - long_rect.left()).abs() < 0.5);
 }

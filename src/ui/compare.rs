@@ -46,6 +46,10 @@ pub struct CompareView {
     /// The step of the gradient-flow chart; `None` for the newest step that every
     /// compared run has reached.
     pub flow_step: Option<u64>,
+    /// The widest layer axis of any panel last frame, which every panel takes, so that
+    /// their plot areas, and so each step, line up; with the runs and metric it is for.
+    axis_width: f32,
+    axis_width_of: (Vec<u64>, Option<LayerMetric>),
 }
 
 /// What one panel saw of the user this frame.
@@ -55,6 +59,8 @@ struct PanelResponse {
     steps: Option<[f64; 2]>,
     hover: Option<Hover>,
     double_clicked: bool,
+    /// The width its layer axis took.
+    axis_width: f32,
 }
 
 impl CompareView {
@@ -154,6 +160,16 @@ impl CompareView {
             .max(1);
         let target = self.steps.unwrap_or([0.5, newest as f64 + 0.5]);
         let mut seen = PanelResponse::default();
+        // Another set of runs may need a narrower axis: measure again.
+        let axis_width_of = (runs.iter().map(|r| r.run_id).collect(), Some(metric));
+        if self.axis_width_of != axis_width_of {
+            self.axis_width_of = axis_width_of;
+            self.axis_width = 0.0;
+        }
+        let axes = Axes {
+            target,
+            width: self.axis_width,
+        };
 
         egui::ScrollArea::vertical()
             .auto_shrink([false, false])
@@ -169,9 +185,10 @@ impl CompareView {
                                         .entry(run.run_id)
                                         .or_insert_with(|| HeatmapView::new("compare-heatmap"));
                                     let panel = panel_ui(
-                                        ui, heatmap, run, metric, range, plot_size, target,
+                                        ui, heatmap, run, metric, range, plot_size, axes,
                                         self.hover,
                                     );
+                                    seen.axis_width = seen.axis_width.max(panel.axis_width);
                                     seen.steps = seen.steps.or(panel.steps);
                                     seen.hover = seen.hover.or(panel.hover);
                                     seen.double_clicked |= panel.double_clicked;
@@ -183,21 +200,31 @@ impl CompareView {
             });
 
         // What one panel did this frame, every panel shows from the next.
-        let before = (self.steps, self.hover);
+        let before = (self.steps, self.hover, self.axis_width);
+        self.axis_width = self.axis_width.max(seen.axis_width);
         if seen.double_clicked {
             self.steps = None;
         } else if seen.steps.is_some() {
             self.steps = seen.steps;
         }
         self.hover = seen.hover;
-        if (self.steps, self.hover) != before {
+        if (self.steps, self.hover, self.axis_width) != before {
             ui.ctx().request_repaint();
         }
     }
 }
 
+/// The step axis every panel shows and the width of the layer axis beside it.
+#[derive(Clone, Copy)]
+struct Axes {
+    /// The step range on screen.
+    target: [f64; 2],
+    /// The least width of the layer axis.
+    width: f32,
+}
+
 /// One run's panel: its name and difference, the value at the hovered cell, and the
-/// heatmap on the shared scale and step range `target`.
+/// heatmap on the shared scale and step axis.
 #[allow(clippy::too_many_arguments)]
 fn panel_ui(
     ui: &mut egui::Ui,
@@ -206,7 +233,7 @@ fn panel_ui(
     metric: LayerMetric,
     range: ColorRange,
     plot_size: egui::Vec2,
-    target: [f64; 2],
+    Axes { target, width }: Axes,
     hover: Option<Hover>,
 ) -> PanelResponse {
     ui.horizontal(|ui| {
@@ -249,7 +276,9 @@ fn panel_ui(
     let rows = num_rows as f64;
     let rows_kind = RowKind::of(run.config, metric);
 
+    let left = ui.cursor().left();
     let plot = Plot::new("compare-heatmap")
+        .y_axis_min_width(width)
         .width(plot_size.x)
         .height(plot_size.y)
         .x_axis_label("training step")
@@ -275,9 +304,11 @@ fn panel_ui(
     });
 
     let description = format!(
-        "heatmap of {}: {} per layer and step",
+        "heatmap of {}: {} per layer and step, steps {:.0} to {:.0} on screen",
         run.name,
-        metric.label()
+        metric.label(),
+        target[0].ceil(),
+        target[1].floor()
     );
     response
         .response
@@ -292,6 +323,7 @@ fn panel_ui(
         steps: moved.then_some(shown),
         hover: None,
         double_clicked: response.response.double_clicked(),
+        axis_width: response.transform.frame().left() - left,
     };
 
     if let Some(pointer) = response.response.hover_pos() {
