@@ -1,10 +1,11 @@
 //! Several runs in the app, driven headless with egui_kittest: the run list, duplicating
-//! a run with one change, the comparison on one colour scale, deleting, and a session of
-//! two runs saved and opened again.
+//! a run with one change, the comparison on one colour scale and its aligned steps,
+//! deleting and undoing it, and a session of two runs saved and opened again.
+
+mod common;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{By, NodeT, Queryable};
-use gradlab::config::apply_override;
 use gradlab::history::RunHistory;
 use gradlab::train::{RunState, StepRecord};
 use gradlab::ui::{GradLabApp, LiveRun, Notice, Phase};
@@ -14,14 +15,7 @@ use gradlab::ui::{GradLabApp, LiveRun, Notice, Phase};
 const MAX_FRAMES: usize = 20_000;
 
 fn harness() -> Harness<'static, GradLabApp> {
-    let ctx = egui::Context::default();
-    let mut app = GradLabApp::new(&ctx, None);
-    for assignment in ["model.depth=3", "model.width=16", "train.steps=100000"] {
-        app.draft = apply_override(&app.draft, assignment).expect("valid override");
-    }
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(|ui, app: &mut GradLabApp| app.frame_ui(ui), app)
+    common::app_harness(&["model.depth=3", "model.width=16", "train.steps=100000"])
 }
 
 /// Steps frames until `done` holds; fails the test after `MAX_FRAMES`.
@@ -182,31 +176,76 @@ fn the_comparison_draws_every_ticked_run_on_one_shared_scale() {
     assert!(harness.query_by_label_contains("heatmap of run").is_none());
 }
 
+/// True if `name`'s record holds every step from its first to its last, once each.
+fn has_every_step(app: &GradLabApp, name: &str) -> bool {
+    run_named(app, name).is_some_and(|r| {
+        let history = &r.history;
+        history.len() as u64 == history.last_step() + 1 - history.step_of(0)
+    })
+}
+
 #[test]
-fn deleting_a_run_with_unsaved_training_asks_first_and_leaves_the_other() {
+fn a_deleted_run_comes_back_with_undo_and_trains_on_from_its_last_step() {
     let mut harness = harness();
     two_runs(&mut harness);
 
+    // Deleting needs no confirmation: run 2 leaves the list at once, run 1 trains on.
     harness.get_by_label("Delete").click();
-    harness.run_steps(2);
-    assert!(harness.query_by_label("Delete run 2?").is_some());
-    harness.get_by_label("Keep it").click();
-    harness.run_steps(2);
-    assert_eq!(harness.state().runs.len(), 2);
-
-    harness.get_by_label("Delete").click();
-    harness.run_steps(2);
-    harness.get_by_label("Delete the run").click();
-    harness.run_steps(2);
-    let app = harness.state();
-    assert_eq!(app.runs.len(), 1);
-    assert_eq!(app.runs[0].name, "run 1");
-    assert_eq!(app.run().map(|r| r.name.as_str()), Some("run 1"));
-    // The run that stays keeps training.
-    let at = steps_of(app, "run 1");
+    harness.run_steps(1);
+    assert_eq!(harness.state().runs.len(), 1);
+    assert_eq!(
+        harness.state().run().map(|r| r.name.as_str()),
+        Some("run 1")
+    );
+    let at = steps_of(harness.state(), "run 1");
     step_until(&mut harness, "run 1 to go on", |app| {
         steps_of(app, "run 1") > at + 5
     });
+    harness.run_steps(1);
+
+    // Undo puts it back where it was, selected, with every step it took, and it goes
+    // on training.
+    harness.get_by_label("Undo delete of run 2").click();
+    harness.run_steps(1);
+    {
+        let app = harness.state();
+        let names: Vec<&str> = app.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["run 1", "run 2"]);
+        assert_eq!(app.run().map(|r| r.name.as_str()), Some("run 2"));
+        assert_eq!(app.runs[1].config.model.depth, 5);
+    }
+    let back_at = steps_of(harness.state(), "run 2");
+    assert!(back_at >= 3);
+    step_until(&mut harness, "run 2 to train on", |app| {
+        steps_of(app, "run 2") > back_at + 5
+            && phase_of(app, "run 2") == Some(Phase::Trainer(RunState::Running))
+    });
+    assert!(has_every_step(harness.state(), "run 2"));
+    assert!(harness.query_by_label_contains("Undo delete").is_none());
+
+    // Only the last deleted run can come back: deleting run 2 and then run 1 leaves a
+    // fresh run in the empty list, and Undo brings back run 1, not run 2.
+    harness.get_by_label("Delete").click();
+    harness.run_steps(1);
+    harness.get_by_label("Delete").click();
+    harness.run_steps(2);
+    {
+        let app = harness.state();
+        assert_eq!(app.runs.len(), 1);
+        assert!(!app.runs[0].is_started());
+    }
+    assert!(harness.query_by_label("Undo delete of run 2").is_none());
+    harness.get_by_label("Undo delete of run 1").click();
+    harness.run_steps(1);
+    let app = harness.state();
+    let names: Vec<&str> = app.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["run 1"]);
+    assert!(app.runs[0].is_started());
+    let at = steps_of(app, "run 1");
+    step_until(&mut harness, "run 1 to train on", |app| {
+        steps_of(app, "run 1") > at + 5
+    });
+    assert!(has_every_step(harness.state(), "run 1"));
 }
 
 #[test]

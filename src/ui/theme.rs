@@ -13,6 +13,9 @@ pub const DIAGNOSIS_HEIGHT: f32 = 40.0;
 pub const RUN_LIST_HEIGHT: f32 = 118.0;
 pub const RUN_NAME_WIDTH: f32 = 110.0;
 pub const RUN_SWATCH_SIZE: f32 = 12.0;
+pub const SWEEP_DIALOG_WIDTH: f32 = 440.0;
+pub const SWEEP_FIELD_WIDTH: f32 = 280.0;
+pub const SWEEP_KEY_MENU_HEIGHT: f32 = 360.0;
 /// Heatmaps of a comparison are never drawn shorter than this; the grid scrolls.
 pub const COMPARE_MIN_HEATMAP_HEIGHT: f32 = 110.0;
 

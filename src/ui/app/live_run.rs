@@ -89,6 +89,16 @@ impl LiveRun {
         }
     }
 
+    /// Makes this the run just sent to the trainer as `run_id` with `config`: an empty
+    /// record, the theory of its settings, waiting for the trainer's word.
+    pub(super) fn mark_starting(&mut self, run_id: u64, config: Config) {
+        self.run_id = run_id;
+        self.theory = run_theory(&config);
+        self.config = config;
+        self.history = RunHistory::new(0);
+        self.phase = Phase::Starting;
+    }
+
     pub fn is_live(&self) -> bool {
         match &self.phase {
             Phase::Starting => true,
