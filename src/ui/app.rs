@@ -679,10 +679,10 @@ impl GradLabApp {
         // The comparison needs the room; the guide is about one experiment.
         if let Some((preset, config)) = self.guide.as_ref().filter(|_| !self.comparing) {
             // A run of the session that trains the experiment is enough: the others
-            // are meant to differ from it.
+            // are meant to differ from it, as a sweep's runs do.
             let shows_other_run = self
                 .run()
-                .is_some_and(|r| r.is_started() && &r.config != config)
+                .is_some_and(|r| r.is_started() && !r.from_sweep && &r.config != config)
                 && !self
                     .runs
                     .iter()

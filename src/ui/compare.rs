@@ -8,7 +8,9 @@ use egui::{Color32, RichText, Sense, Vec2b, vec2};
 use egui_plot::{Line, Plot, PlotPoints};
 
 use super::colorbar::colorbar_ui;
-use super::heatmap::{HeatmapImage, HeatmapView, format_value, hover_text, row_tick, step_tick};
+use super::heatmap::{
+    HeatmapImage, HeatmapView, format_value, hover_text, row_tick, step_marks, step_tick,
+};
 use super::theme;
 use crate::config::Config;
 use crate::history::{ColorRange, RangeTracker, RunHistory};
@@ -292,6 +294,7 @@ fn panel_ui(
         .set_margin_fraction(vec2(0.0, 0.0))
         .y_axis_formatter(move |mark, _| row_tick(mark.value, num_rows, rows_kind))
         .x_axis_formatter(|mark, _| step_tick(mark.value))
+        .x_grid_spacer(step_marks)
         .show_crosshair(false)
         .label_formatter(|_| None);
     let response = plot.show(ui, |plot_ui| {

@@ -30,7 +30,7 @@ pub fn compare_curves_ui(ui: &mut egui::Ui, size: egui::Vec2, runs: &[ComparedRu
         .height(height)
         .x_axis_label("training step")
         .y_axis_label("batch loss")
-        .legend(Legend::default())
+        .legend(Legend::default().follow_insertion_order(true))
         .link_axis(link, Vec2b::new(true, false))
         .include_y(0.0)
         .show(ui, |plot_ui| {
@@ -46,7 +46,11 @@ pub fn compare_curves_ui(ui: &mut egui::Ui, size: egui::Vec2, runs: &[ComparedRu
         .x_axis_label("training step")
         .y_axis_label("accuracy")
         // The faint batch line comes first; the legend takes the run's full colour.
-        .legend(Legend::default().color_conflict_handling(ColorConflictHandling::PickLast))
+        .legend(
+            Legend::default()
+                .follow_insertion_order(true)
+                .color_conflict_handling(ColorConflictHandling::PickLast),
+        )
         .link_axis(link, Vec2b::new(true, false))
         .include_y(0.0)
         .include_y(1.0)

@@ -92,8 +92,11 @@ pub fn run_list_ui(
     });
 
     let reference = runs.first().map(|r| r.config.clone());
+    // New runs join at the bottom (a duplicate, a sweep's next run): the list keeps
+    // them in sight.
     egui::ScrollArea::vertical()
         .auto_shrink([false, true])
+        .stick_to_bottom(true)
         .show(ui, |ui| {
             egui::Grid::new("run-list")
                 .num_columns(4)

@@ -12,6 +12,8 @@ use crate::sweep_queue::{MAX_AT_ONCE, SweepQueue};
 
 /// The key the dialog offers first: depth is the classic cause of vanishing gradients.
 const DEFAULT_KEY: &str = "model.depth";
+/// The key of the steps a run trains, which the dialog asks for on its own.
+const STEPS_KEY: &str = "train.steps";
 
 /// What the dialog holds between frames.
 pub struct SweepDialog {
@@ -19,6 +21,9 @@ pub struct SweepDialog {
     key: String,
     values: String,
     at_once: usize,
+    /// The steps each run trains; `None` until the dialog first draws, then the base
+    /// run's `train.steps`.
+    steps: Option<u64>,
     /// Set when Queue was pressed while a value was wrong: nothing was queued.
     refused: bool,
 }
@@ -30,15 +35,18 @@ impl Default for SweepDialog {
             key: DEFAULT_KEY.to_owned(),
             values: String::new(),
             at_once: 1,
+            steps: None,
             refused: false,
         }
     }
 }
 
 impl SweepDialog {
+    /// Opens the dialog; the steps each run trains start as the selected run's.
     pub fn show(&mut self) {
         self.open = true;
         self.refused = false;
+        self.steps = None;
     }
 
     pub fn is_open(&self) -> bool {
@@ -57,10 +65,14 @@ impl SweepDialog {
     ) -> Option<SweepQueue> {
         let mut open = self.open;
         let mut queued = None;
+        // Below the run list, in the middle, clear of the run controls.
+        let top = ctx.content_rect().center_top() + egui::vec2(0.0, theme::SWEEP_DIALOG_TOP);
         egui::Window::new("Sweep")
             .open(&mut open)
             .collapsible(false)
             .resizable(false)
+            .pivot(egui::Align2::CENTER_TOP)
+            .default_pos(top)
             .default_width(theme::SWEEP_DIALOG_WIDTH)
             .show(ctx, |ui| {
                 queued = self.contents_ui(ui, base_name, base, busy)
@@ -111,6 +123,16 @@ impl SweepDialog {
                 .labelled_by(label.id);
                 ui.end_row();
 
+                // The swept key's own values would override the steps.
+                if self.key != STEPS_KEY {
+                    let label = ui.label("steps each:");
+                    let steps = self.steps.get_or_insert(base.train.steps);
+                    ui.add(egui::DragValue::new(steps).range(1..=u64::MAX).speed(10.0))
+                        .labelled_by(label.id)
+                        .on_hover_text("How long each run of the sweep trains (train.steps)");
+                    ui.end_row();
+                }
+
                 ui.label("at once:");
                 ui.horizontal(|ui| {
                     for count in 1..=MAX_AT_ONCE {
@@ -121,16 +143,15 @@ impl SweepDialog {
                 ui.end_row();
             });
 
-        let plan = plan(&self.key, &self.values, self.at_once, base);
+        let mut base = base.clone();
+        if let Some(steps) = self.steps.filter(|_| self.key != STEPS_KEY) {
+            base.train.steps = steps;
+        }
+        let plan = plan(&self.key, &self.values, self.at_once, &base);
         match &plan {
             Ok(queue) => {
                 let names: Vec<&str> = queue.pending().map(|r| r.name.as_str()).collect();
-                ui.label(format!(
-                    "{} runs of {} steps each (train.steps): {}",
-                    names.len(),
-                    base.train.steps,
-                    names.join(", ")
-                ));
+                ui.label(format!("queues {} runs: {}", names.len(), names.join(", ")));
             }
             Err(Problems::Unfinished(hint)) => {
                 ui.label(RichText::new(hint).color(theme::MUTED_TEXT_COLOR));

@@ -2,6 +2,9 @@
 //! started as an earlier one ends, and cancelling them. The queue lives here, in the
 //! UI's state; the trainer thread only ever sees ordinary runs.
 
+// TODO(#6): a saved session keeps the sweep's started runs but not its queue: the runs
+// still waiting are lost when the app closes or another session opens.
+
 use super::{GradLabApp, LiveRun, Notice, Phase};
 use crate::sweep_queue::SweepQueue;
 use crate::train::{Command, RunState};
@@ -62,6 +65,7 @@ impl GradLabApp {
             let mut run = LiveRun::not_started(run_id, queued.name, queued.config.clone());
             run.mark_starting(run_id, queued.config);
             run.compared = false;
+            run.from_sweep = true;
             self.runs.push(run);
             sweep.mark_started(run_id);
             if std::mem::take(&mut follow) {
