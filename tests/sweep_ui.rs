@@ -60,12 +60,17 @@ fn names(app: &GradLabApp) -> Vec<String> {
 
 #[test]
 fn a_sweep_of_three_values_trains_them_one_after_another_then_compares_them() {
-    let mut harness = harness(40);
+    // Run 1 would train long; the sweep's runs train 40 steps each.
+    let mut harness = harness(100_000);
     let base = harness.state().draft.clone();
     type_sweep(&mut harness, "2, 3, 4");
+    let steps_each = harness.get_by_label("steps each:");
+    assert_eq!(steps_each.value().as_deref(), Some("100000"));
+    steps_each.set_value_accesskit(40.0);
+    harness.run_steps(2);
     assert!(
         harness
-            .query_by_label("3 runs of 40 steps each (train.steps): depth 2, depth 3, depth 4")
+            .query_by_label("queues 3 runs: depth 2, depth 3, depth 4")
             .is_some()
     );
     harness.get_by_label("Queue").click();
@@ -123,6 +128,7 @@ fn a_sweep_of_three_values_trains_them_one_after_another_then_compares_them() {
     for run in &app.runs {
         let mut expected = base.clone();
         expected.model.depth = run.config.model.depth;
+        expected.train.steps = 40;
         assert_eq!(run.config, expected);
         assert_eq!(run.history.last_step(), 40);
         assert_eq!(run.history.num_layers(), run.config.model.depth + 1);

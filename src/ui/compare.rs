@@ -152,7 +152,8 @@ impl CompareView {
         let cell_width = (size.x - spacing.x * (columns - 1) as f32) / columns as f32;
         let cell_height = ((size.y - spacing.y * rows as f32) / rows as f32 - title_height)
             .max(theme::COMPARE_MIN_HEATMAP_HEIGHT);
-        let plot_size = vec2(cell_width, cell_height);
+        // Room on the right for the last step label, which is centred on the edge.
+        let plot_size = vec2(cell_width - theme::STEP_LABEL_OVERHANG, cell_height);
 
         let newest = runs
             .iter()

@@ -339,12 +339,12 @@ pub(super) fn row_tick(value: f64, num_rows: usize, rows: RowKind) -> String {
     }
 }
 
-/// About this many labelled steps across a heatmap.
+/// About this many labelled steps across a plot of training steps.
 const STEP_LABELS: f64 = 5.0;
 
-/// Marks on the step axis every 1, 2 or 5 times a power of ten steps, about
-/// [`STEP_LABELS`] of them: the default marks, powers of ten, can leave a heatmap (and
-/// the narrow ones of a comparison) with a single label.
+/// Marks on a training-step axis every 1, 2 or 5 times a power of ten steps, about
+/// [`STEP_LABELS`] of them: the default marks, powers of ten, can leave a plot (above
+/// all the narrow heatmaps of a comparison) with a single label.
 pub(super) fn step_marks(input: GridInput) -> Vec<GridMark> {
     let (low, high) = input.bounds;
     let every = nice_step((high - low) / STEP_LABELS).max(1.0);

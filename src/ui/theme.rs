@@ -18,6 +18,8 @@ pub const SWEEP_DIALOG_WIDTH: f32 = 440.0;
 pub const SWEEP_DIALOG_TOP: f32 = 110.0;
 pub const SWEEP_FIELD_WIDTH: f32 = 280.0;
 pub const SWEEP_KEY_MENU_HEIGHT: f32 = 360.0;
+/// How far a step label at a plot's right edge reaches beyond it.
+pub const STEP_LABEL_OVERHANG: f32 = 16.0;
 /// Heatmaps of a comparison are never drawn shorter than this; the grid scrolls.
 pub const COMPARE_MIN_HEATMAP_HEIGHT: f32 = 110.0;
 

@@ -32,6 +32,10 @@ impl GradLabApp {
         }
         let key = queue.key().to_owned();
         let count = queue.pending().count();
+        log::info!(
+            "sweep of {key} queued: {count} runs, {} at a time",
+            queue.at_once()
+        );
         self.sweep = Some(queue);
         self.advance_sweep();
         if let Some(base) = unstarted_base
@@ -109,6 +113,12 @@ impl GradLabApp {
         for (run_id, _) in &training {
             self.send(Command::Pause { run_id: *run_id });
         }
+        log::info!(
+            "sweep of {} cancelled: {} queued runs dropped, {} paused",
+            sweep.key(),
+            dropped.len(),
+            training.len()
+        );
         let mut message = format!("sweep of {} cancelled", sweep.key());
         if !dropped.is_empty() {
             let names: Vec<&str> = dropped.iter().map(|r| r.name.as_str()).collect();
