@@ -215,3 +215,44 @@ fn cancelling_drops_the_queued_runs_and_pauses_the_one_training() {
     assert_eq!(app.runs[0].history.last_step(), kept);
     assert!(harness.query_by_label_contains("queued:").is_none());
 }
+
+#[test]
+fn two_at_a_time_starts_two_runs_and_the_third_when_one_ends() {
+    let mut harness = harness(60);
+    type_sweep(&mut harness, "2, 3, 4");
+    harness.get_by_label("2").click();
+    harness.run_steps(1);
+    harness.get_by_label("Queue").click();
+
+    // The first two start together; never more than two train; the third starts only
+    // once one of them has finished.
+    let mut most_live = 0;
+    step_until(
+        &mut harness,
+        "the sweep to end",
+        |app| {
+            let live = app.runs.iter().filter(|r| r.is_live()).count();
+            assert!(live <= 2, "{live} runs train at once");
+            most_live = most_live.max(live);
+            if app.runs.iter().any(|r| r.name == "depth 4") {
+                assert!(
+                    app.runs
+                        .iter()
+                        .any(|r| r.phase == Phase::Trainer(RunState::Finished)),
+                    "depth 4 started before either run ahead of it finished"
+                );
+            } else if app.runs.iter().any(|r| r.name == "depth 2") {
+                assert_eq!(names(app), ["depth 2", "depth 3"]);
+            }
+        },
+        |app| app.sweep().is_none(),
+    );
+    assert_eq!(most_live, 2);
+    let app = harness.state();
+    assert_eq!(names(app), ["depth 2", "depth 3", "depth 4"]);
+    assert!(
+        app.runs
+            .iter()
+            .all(|r| r.history.last_step() == 60 && r.compared)
+    );
+}
