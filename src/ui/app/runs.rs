@@ -299,6 +299,9 @@ impl GradLabApp {
             return;
         }
         self.worker = None;
+        // The run deleted last had its training state in the old thread: it cannot
+        // come back whole.
+        self.deleted = None;
         for run in &mut self.runs {
             if run.is_live() {
                 run.phase = Phase::Trainer(RunState::Stopped);
