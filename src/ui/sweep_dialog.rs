@@ -117,7 +117,7 @@ impl SweepDialog {
                 let label = ui.label("values:");
                 ui.add(
                     egui::TextEdit::singleline(&mut self.values)
-                        .hint_text("comma-separated, e.g. 5, 10, 20, 40")
+                        .hint_text(values_hint(&current))
                         .desired_width(theme::SWEEP_FIELD_WIDTH),
                 )
                 .labelled_by(label.id);
@@ -187,6 +187,17 @@ impl SweepDialog {
     }
 }
 
+/// What to type for a setting whose value is now `current`.
+fn values_hint(current: &str) -> String {
+    if current.parse::<f64>().is_ok() {
+        "comma-separated numbers, e.g. 5, 10, 20, 40".to_owned()
+    } else if current.parse::<bool>().is_ok() {
+        "true, false".to_owned()
+    } else {
+        format!("comma-separated names, e.g. {current}, …")
+    }
+}
+
 /// Why the values typed cannot be queued yet.
 enum Problems {
     /// Not enough typed yet to be wrong: a hint at what to type.
@@ -202,9 +213,7 @@ fn plan(key: &str, values: &str, at_once: usize, base: &Config) -> Result<SweepQ
         SweepError::EmptyValue { position, .. } => Problems::Unfinished(format!(
             "value {position} is empty: separate the values by single commas"
         )),
-        _ => Problems::Unfinished(
-            "Type two values or more, separated by commas, e.g. 5, 10, 20".to_owned(),
-        ),
+        _ => Problems::Unfinished("Type two values or more, separated by commas.".to_owned()),
     })?;
     let (runs, errors) = sweep.check(base);
     if errors.is_empty() {
