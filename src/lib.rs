@@ -16,6 +16,7 @@ pub mod rng;
 pub mod run;
 pub mod session;
 pub mod sweep;
+pub mod sweep_queue;
 pub mod theory;
 pub mod train;
 pub mod ui;

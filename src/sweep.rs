@@ -115,36 +115,38 @@ impl Sweep {
     /// `--set` would be, then validated. Refuses an unknown key, a value of the wrong
     /// type or out of range, and two values that give the same configuration.
     pub fn runs(&self, base: &Config) -> Result<Vec<SweepRun>, SweepError> {
+        let (runs, errors) = self.check(base);
+        match errors.into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(runs),
+        }
+    }
+
+    /// Like [`Self::runs`], but goes on past a bad value so that every one is named:
+    /// the runs of the good values, and one error per bad value in the order given. An
+    /// unknown key or a base that is wrong whatever the value ends the check there.
+    pub fn check(&self, base: &Config) -> (Vec<SweepRun>, Vec<SweepError>) {
         let mut runs: Vec<(SweepRun, &str)> = Vec::with_capacity(self.values.len());
+        let mut errors = Vec::new();
         for value in &self.values {
-            let config =
-                apply_override(base, &format!("{}={value}", self.key)).map_err(
-                    |err| match err {
-                        ConfigError::UnknownKey { .. } => SweepError::Key(err),
-                        error => SweepError::BadValue {
-                            key: self.key.clone(),
-                            value: value.clone(),
-                            error,
-                        },
-                    },
-                )?;
-            if let Err(err) = config.validate() {
-                // An error the base has too is not this value's fault.
-                if base.validate().as_ref() == Err(&err) {
-                    return Err(SweepError::Base(err));
+            let config = match self.config_for(base, value) {
+                Ok(config) => config,
+                Err(err @ (SweepError::Key(_) | SweepError::Base(_))) => {
+                    errors.push(err);
+                    break;
                 }
-                return Err(SweepError::BadValue {
-                    key: self.key.clone(),
-                    value: value.clone(),
-                    error: err,
-                });
-            }
+                Err(err) => {
+                    errors.push(err);
+                    continue;
+                }
+            };
             if let Some((_, first)) = runs.iter().find(|(run, _)| run.config == config) {
-                return Err(SweepError::Duplicate {
+                errors.push(SweepError::Duplicate {
                     key: self.key.clone(),
                     first: (*first).to_owned(),
                     second: value.clone(),
                 });
+                continue;
             }
             let name = format!("{}={value}", self.key);
             runs.push((
@@ -156,7 +158,30 @@ impl Sweep {
                 value,
             ));
         }
-        Ok(runs.into_iter().map(|(run, _)| run).collect())
+        (runs.into_iter().map(|(run, _)| run).collect(), errors)
+    }
+
+    /// `base` with `value` applied and validated; an error the base has too is not
+    /// this value's fault.
+    fn config_for(&self, base: &Config, value: &str) -> Result<Config, SweepError> {
+        let config =
+            apply_override(base, &format!("{}={value}", self.key)).map_err(|err| match err {
+                ConfigError::UnknownKey { .. } => SweepError::Key(err),
+                error => SweepError::BadValue {
+                    key: self.key.clone(),
+                    value: value.to_owned(),
+                    error,
+                },
+            })?;
+        match config.validate() {
+            Ok(()) => Ok(config),
+            Err(err) if base.validate().as_ref() == Err(&err) => Err(SweepError::Base(err)),
+            Err(err) => Err(SweepError::BadValue {
+                key: self.key.clone(),
+                value: value.to_owned(),
+                error: err,
+            }),
+        }
     }
 }
 
@@ -517,5 +542,28 @@ mod tests {
     fn folder_names_keep_safe_characters_only() {
         assert_eq!(folder_name("train.lr=1e-3"), "train.lr=1e-3");
         assert_eq!(folder_name("a/b c\\d:e"), "a_b_c_d_e");
+    }
+
+    #[test]
+    fn check_names_every_bad_value_and_keeps_the_good_ones() -> Result<(), SweepError> {
+        let (runs, errors) = Sweep::parse("model.depth=5,0,many,10,5")?.check(&base());
+        let depths: Vec<usize> = runs.iter().map(|r| r.config.model.depth).collect();
+        assert_eq!(depths, [5, 10]);
+        let named: Vec<(&str, bool)> = errors
+            .iter()
+            .map(|e| match e {
+                SweepError::BadValue { value, .. } => (value.as_str(), false),
+                SweepError::Duplicate { second, .. } => (second.as_str(), true),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(named, [("0", false), ("many", false), ("5", true)]);
+
+        // An unknown key is one error, not one per value.
+        let (runs, errors) = Sweep::parse("model.dept=1,2,3")?.check(&base());
+        assert!(runs.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert!(matches!(errors[0], SweepError::Key(_)));
+        Ok(())
     }
 }

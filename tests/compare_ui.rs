@@ -1,11 +1,13 @@
 //! Several runs in the app, driven headless with egui_kittest: the run list, duplicating
-//! a run with one change, the comparison on one colour scale, deleting, and a session of
-//! two runs saved and opened again.
+//! a run with one change, the comparison on one colour scale and its aligned steps,
+//! deleting and undoing it, and a session of two runs saved and opened again.
+
+mod common;
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::{By, Queryable};
-use gradlab::config::apply_override;
-use gradlab::train::RunState;
+use egui_kittest::kittest::{By, NodeT, Queryable};
+use gradlab::history::RunHistory;
+use gradlab::train::{RunState, StepRecord};
 use gradlab::ui::{GradLabApp, LiveRun, Notice, Phase};
 
 /// Frames stepped at most while waiting for the trainer thread; the bound only guards
@@ -13,14 +15,7 @@ use gradlab::ui::{GradLabApp, LiveRun, Notice, Phase};
 const MAX_FRAMES: usize = 20_000;
 
 fn harness() -> Harness<'static, GradLabApp> {
-    let ctx = egui::Context::default();
-    let mut app = GradLabApp::new(&ctx, None);
-    for assignment in ["model.depth=3", "model.width=16", "train.steps=100000"] {
-        app.draft = apply_override(&app.draft, assignment).expect("valid override");
-    }
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(|ui, app: &mut GradLabApp| app.frame_ui(ui), app)
+    common::app_harness(&["model.depth=3", "model.width=16", "train.steps=100000"])
 }
 
 /// Steps frames until `done` holds; fails the test after `MAX_FRAMES`.
@@ -181,31 +176,76 @@ fn the_comparison_draws_every_ticked_run_on_one_shared_scale() {
     assert!(harness.query_by_label_contains("heatmap of run").is_none());
 }
 
+/// True if `name`'s record holds every step from its first to its last, once each.
+fn has_every_step(app: &GradLabApp, name: &str) -> bool {
+    run_named(app, name).is_some_and(|r| {
+        let history = &r.history;
+        history.len() as u64 == history.last_step() + 1 - history.step_of(0)
+    })
+}
+
 #[test]
-fn deleting_a_run_with_unsaved_training_asks_first_and_leaves_the_other() {
+fn a_deleted_run_comes_back_with_undo_and_trains_on_from_its_last_step() {
     let mut harness = harness();
     two_runs(&mut harness);
 
+    // Deleting needs no confirmation: run 2 leaves the list at once, run 1 trains on.
     harness.get_by_label("Delete").click();
-    harness.run_steps(2);
-    assert!(harness.query_by_label("Delete run 2?").is_some());
-    harness.get_by_label("Keep it").click();
-    harness.run_steps(2);
-    assert_eq!(harness.state().runs.len(), 2);
-
-    harness.get_by_label("Delete").click();
-    harness.run_steps(2);
-    harness.get_by_label("Delete the run").click();
-    harness.run_steps(2);
-    let app = harness.state();
-    assert_eq!(app.runs.len(), 1);
-    assert_eq!(app.runs[0].name, "run 1");
-    assert_eq!(app.run().map(|r| r.name.as_str()), Some("run 1"));
-    // The run that stays keeps training.
-    let at = steps_of(app, "run 1");
+    harness.run_steps(1);
+    assert_eq!(harness.state().runs.len(), 1);
+    assert_eq!(
+        harness.state().run().map(|r| r.name.as_str()),
+        Some("run 1")
+    );
+    let at = steps_of(harness.state(), "run 1");
     step_until(&mut harness, "run 1 to go on", |app| {
         steps_of(app, "run 1") > at + 5
     });
+    harness.run_steps(1);
+
+    // Undo puts it back where it was, selected, with every step it took, and it goes
+    // on training.
+    harness.get_by_label("Undo delete of run 2").click();
+    harness.run_steps(1);
+    {
+        let app = harness.state();
+        let names: Vec<&str> = app.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["run 1", "run 2"]);
+        assert_eq!(app.run().map(|r| r.name.as_str()), Some("run 2"));
+        assert_eq!(app.runs[1].config.model.depth, 5);
+    }
+    let back_at = steps_of(harness.state(), "run 2");
+    assert!(back_at >= 3);
+    step_until(&mut harness, "run 2 to train on", |app| {
+        steps_of(app, "run 2") > back_at + 5
+            && phase_of(app, "run 2") == Some(Phase::Trainer(RunState::Running))
+    });
+    assert!(has_every_step(harness.state(), "run 2"));
+    assert!(harness.query_by_label_contains("Undo delete").is_none());
+
+    // Only the last deleted run can come back: deleting run 2 and then run 1 leaves a
+    // fresh run in the empty list, and Undo brings back run 1, not run 2.
+    harness.get_by_label("Delete").click();
+    harness.run_steps(1);
+    harness.get_by_label("Delete").click();
+    harness.run_steps(2);
+    {
+        let app = harness.state();
+        assert_eq!(app.runs.len(), 1);
+        assert!(!app.runs[0].is_started());
+    }
+    assert!(harness.query_by_label("Undo delete of run 2").is_none());
+    harness.get_by_label("Undo delete of run 1").click();
+    harness.run_steps(1);
+    let app = harness.state();
+    let names: Vec<&str> = app.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["run 1"]);
+    assert!(app.runs[0].is_started());
+    let at = steps_of(app, "run 1");
+    step_until(&mut harness, "run 1 to train on", |app| {
+        steps_of(app, "run 1") > at + 5
+    });
+    assert!(has_every_step(harness.state(), "run 1"));
 }
 
 #[test]
@@ -273,4 +313,96 @@ fn a_two_run_session_saves_and_opens_with_its_names_ticks_and_selection() {
     step_until(&mut reopened, "deeper to go on", |app| {
         steps_of(app, "deeper") > saved[1] + 3
     });
+}
+
+/// A made-up record of `steps` steps of a net with `num_layers` layers.
+fn made_up_history(num_layers: usize, steps: u64) -> RunHistory {
+    let mut history = RunHistory::new(num_layers);
+    for step in 1..=steps {
+        let per_layer = |value: f64| vec![value; num_layers];
+        let record = StepRecord {
+            step,
+            loss: 2.0 / step as f64,
+            accuracy: 0.5,
+            lr: 0.1,
+            grad_norm_total: 1.0,
+            grad_norm_clipped: 1.0,
+            weight_grad_norm: (0..num_layers).map(|l| 10f64.powi(-(l as i32))).collect(),
+            activation_grad_norm: per_layer(0.1),
+            update_ratio: per_layer(1e-3),
+            saturated_fraction: per_layer(0.0),
+            dead_fraction: per_layer(0.0),
+            activation_mean: per_layer(0.0),
+            activation_std: per_layer(1.0),
+            ..StepRecord::default()
+        };
+        assert!(history.push(&record));
+    }
+    history
+}
+
+/// The step range a compared heatmap says it shows: "steps A to B on screen".
+fn shown_steps(harness: &Harness<'_, GradLabApp>, name: &str) -> (String, egui::Rect) {
+    let wanted = format!("heatmap of {name}:");
+    let node = harness.get_by_label_contains(&wanted);
+    let label = node.accesskit_node().label().unwrap_or_default();
+    let range = label
+        .split_once(", steps ")
+        .map(|(_, range)| range.to_owned())
+        .unwrap_or_default();
+    (range, node.rect())
+}
+
+#[test]
+fn compared_heatmaps_put_each_step_at_the_same_place_whatever_their_lengths() {
+    let mut harness = harness();
+    {
+        let app = harness.state_mut();
+        let mut shallow = app.draft.clone();
+        shallow.model.depth = 3;
+        let mut deep = app.draft.clone();
+        deep.model.depth = 20;
+        let mut short = LiveRun::from_history(50, shallow, made_up_history(4, 400));
+        short.name = "short".into();
+        let mut long = LiveRun::from_history(51, deep, made_up_history(21, 3000));
+        long.name = "long".into();
+        app.add_run(short);
+        app.add_run(long);
+        app.comparing = true;
+    }
+    harness.run_steps(4);
+
+    // One step range for both, that of the longer run, on plot areas that line up: a
+    // step is at the same x in both, though their layer labels differ in width.
+    let (short_range, short_rect) = shown_steps(&harness, "short");
+    let (long_range, long_rect) = shown_steps(&harness, "long");
+    assert_eq!(short_range, "1 to 3000 on screen");
+    assert_eq!(long_range, short_range);
+    assert!(
+        (short_rect.left() - long_rect.left()).abs() < 0.5
+            && (short_rect.right() - long_rect.right()).abs() < 0.5,
+        "plot areas {short_rect:?} and {long_rect:?} do not line up"
+    );
+
+    // Dragging one heatmap to the left pans both alike.
+    let from = long_rect.center();
+    let to = from - egui::vec2(long_rect.width() / 5.0, 0.0);
+    harness.drag_at(from);
+    harness.step();
+    harness.hover_at(to);
+    harness.step();
+    harness.drop_at(to);
+    harness.run_steps(4);
+    let (short_range, short_rect) = shown_steps(&harness, "short");
+    let (long_range, long_rect) = shown_steps(&harness, "long");
+    assert_ne!(long_range, "1 to 3000 on screen", "the drag did not pan");
+    assert_eq!(short_range, long_range);
+    let first: f64 = long_range
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    // A fifth of the width is a fifth of the 3000 steps.
+    assert!((first - 601.0).abs() < 60.0, "{long_range}");
+    assert!((short_rect.left() - long_rect.left()).abs() < 0.5);
 }

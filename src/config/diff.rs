@@ -21,12 +21,29 @@ impl Difference {
     /// part alone says little), this value and the reference one, e.g. `depth 7 (not
     /// 20)` or `model.kind lstm (not mlp)`.
     pub fn short(&self) -> String {
-        let name = match self.key.rsplit_once('.') {
-            Some((_, last)) if last != "kind" => last,
-            _ => self.key.as_str(),
-        };
-        format!("{name} {} (not {})", self.value, self.reference)
+        format!(
+            "{} {} (not {})",
+            short_key(&self.key),
+            self.value,
+            self.reference
+        )
     }
+}
+
+/// A dotted key in a few letters: its last part (`depth` for `model.depth`), or the
+/// whole key where the last part alone says little (`model.kind`).
+pub fn short_key(key: &str) -> &str {
+    match key.rsplit_once('.') {
+        Some((_, last)) if last != "kind" => last,
+        _ => key,
+    }
+}
+
+/// The value of the setting `key` in `config` as `--set` writes it (`20`, `sigmoid`),
+/// or `None` for a key the config does not have.
+pub fn setting_value(config: &Config, key: &str) -> Option<String> {
+    let tree = serde_json::to_value(config).ok()?;
+    lookup(&tree, key).filter(|v| !v.is_object()).map(plain)
 }
 
 /// The settings of `other` that differ from `reference`, in the order of
@@ -103,6 +120,9 @@ mod tests {
             ]
         );
 
+        assert_eq!(short_key("task.kind"), "task.kind");
+        assert_eq!(short_key("seed"), "seed");
+
         // Seen from the other side, the same keys with the values swapped.
         let back = differences(&other, &reference);
         assert_eq!(back.len(), 4);
@@ -110,6 +130,23 @@ mod tests {
             (back[1].reference.as_str(), back[1].value.as_str()),
             ("7", "20")
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_setting_reads_as_it_is_typed() -> Result<(), crate::config::ConfigError> {
+        let config = apply_override(&Config::default(), "model.init_gain=2.5")?;
+        assert_eq!(
+            setting_value(&config, "model.init_gain").as_deref(),
+            Some("2.5")
+        );
+        assert_eq!(
+            setting_value(&config, "model.activation").as_deref(),
+            Some("sigmoid")
+        );
+        assert_eq!(setting_value(&config, "model.depth").as_deref(), Some("20"));
+        assert_eq!(setting_value(&config, "model"), None);
+        assert_eq!(setting_value(&config, "model.dept"), None);
         Ok(())
     }
 }

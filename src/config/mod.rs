@@ -9,7 +9,7 @@ mod diff;
 mod overrides;
 mod validate;
 
-pub use diff::{Difference, differences};
+pub use diff::{Difference, differences, setting_value, short_key};
 pub use overrides::{apply_override, settable_keys};
 pub use validate::ConfigError;
 

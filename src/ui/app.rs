@@ -3,6 +3,7 @@
 mod live_run;
 mod runs;
 mod session_io;
+mod sweeps;
 
 pub use live_run::{LiveRun, Phase};
 
@@ -27,9 +28,11 @@ use super::run_list::{RunListAction, run_list_ui};
 use super::screenshot::{Capture, Screenshots};
 use super::session_browser::{BrowserAction, SESSIONS_FOLDER, SessionBrowser};
 use super::status::status_ui;
+use super::sweep_dialog::{SweepDialog, sweep_status_ui};
 use super::theme;
 use crate::config::Config;
 use crate::presets::{self, PRESETS, Preset};
+use crate::sweep_queue::SweepQueue;
 use crate::train::{LayerMetric, RunState, Worker};
 
 /// A message for the status line.
@@ -61,8 +64,11 @@ pub struct GradLabApp {
     /// A recurrent run's gradient across time, shown above the chosen metric.
     time_heatmap: HeatmapView,
     compare: CompareView,
-    /// A run whose deletion waits for the user's word (it holds unsaved training).
-    delete_prompt: Option<u64>,
+    /// The run deleted last, which Undo brings back.
+    deleted: Option<runs::DeletedRun>,
+    /// The sweep whose runs wait or train, started as earlier ones end.
+    sweep: Option<SweepQueue>,
+    sweep_dialog: SweepDialog,
     /// Where the session was last opened from or saved to.
     session_path: Option<PathBuf>,
     browser: SessionBrowser,
@@ -121,7 +127,9 @@ impl GradLabApp {
             heatmap: HeatmapView::new("gradient-heatmap"),
             time_heatmap: HeatmapView::new("time-heatmap"),
             compare: CompareView::default(),
-            delete_prompt: None,
+            deleted: None,
+            sweep: None,
+            sweep_dialog: SweepDialog::default(),
             session_path: None,
             browser: SessionBrowser::default(),
             dialog: None,
@@ -243,6 +251,7 @@ impl GradLabApp {
     /// Draws one frame. The same function serves the window and the UI tests.
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         self.drain_events();
+        self.advance_sweep();
         self.revive_worker();
         self.poll_dialog();
         self.screenshot_results();
@@ -286,7 +295,7 @@ impl GradLabApp {
             .default_size(theme::RUN_LIST_HEIGHT)
             .show(ui, |ui| self.run_list_panel_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| self.heatmap_panel_ui(ui));
-        self.delete_prompt_ui(ui);
+        self.sweep_dialog_ui(ui);
 
         if self.runs.iter().any(|r| r.phase == Phase::Starting) {
             // The trainer's confirmation wakes the UI; this is only a safety net.
@@ -295,43 +304,42 @@ impl GradLabApp {
     }
 
     fn run_list_panel_ui(&mut self, ui: &mut egui::Ui) {
-        let action = run_list_ui(ui, &mut self.runs, self.selected, self.comparing);
+        if let Some(sweep) = &self.sweep
+            && sweep_status_ui(ui, sweep, &self.runs)
+        {
+            self.cancel_sweep();
+        }
+        let undo = self.deleted_run_name().map(str::to_owned);
+        let action = run_list_ui(
+            ui,
+            &mut self.runs,
+            self.selected,
+            self.comparing,
+            undo.as_deref(),
+        );
         match action {
             Some(RunListAction::Select(run_id)) => self.select(run_id),
             Some(RunListAction::Duplicate) => self.duplicate(),
-            Some(RunListAction::Delete(run_id)) => self.request_delete(run_id),
+            Some(RunListAction::Delete(run_id)) => self.delete_run(run_id),
+            Some(RunListAction::UndoDelete) => self.undo_delete(),
+            Some(RunListAction::Sweep) => self.sweep_dialog.show(),
             Some(RunListAction::Compare(on)) => self.comparing = on,
             None => {}
         }
     }
 
-    /// Deleting a run with unsaved training asks first.
-    fn delete_prompt_ui(&mut self, ui: &mut egui::Ui) {
-        let Some(run_id) = self.delete_prompt else {
+    /// The sweep dialog, on the selected run's settings.
+    fn sweep_dialog_ui(&mut self, ui: &mut egui::Ui) {
+        if !self.sweep_dialog.is_open() {
+            return;
+        }
+        let Some((name, config)) = self.run().map(|r| (r.name.clone(), r.config.clone())) else {
             return;
         };
-        let Some(name) = self
-            .runs
-            .iter()
-            .find(|r| r.run_id == run_id)
-            .map(|r| r.name.clone())
-        else {
-            self.delete_prompt = None;
-            return;
-        };
-        egui::Modal::new(egui::Id::unique("delete-prompt")).show(ui.ctx(), |ui| {
-            ui.heading(format!("Delete {name}?"));
-            ui.label("It has training that is not saved; deleting it cannot be undone.");
-            ui.horizontal(|ui| {
-                if ui.button("Delete the run").clicked() {
-                    self.delete_prompt = None;
-                    self.delete_run(run_id);
-                }
-                if ui.button("Keep it").clicked() {
-                    self.delete_prompt = None;
-                }
-            });
-        });
+        let busy = self.sweep.is_some();
+        if let Some(queue) = self.sweep_dialog.dialog_ui(ui.ctx(), &name, &config, busy) {
+            self.queue_sweep(queue);
+        }
     }
 
     /// The compared runs' loss and accuracy overlaid, and their gradient flow.
@@ -671,10 +679,10 @@ impl GradLabApp {
         // The comparison needs the room; the guide is about one experiment.
         if let Some((preset, config)) = self.guide.as_ref().filter(|_| !self.comparing) {
             // A run of the session that trains the experiment is enough: the others
-            // are meant to differ from it.
+            // are meant to differ from it, as a sweep's runs do.
             let shows_other_run = self
                 .run()
-                .is_some_and(|r| r.is_started() && &r.config != config)
+                .is_some_and(|r| r.is_started() && !r.from_sweep && &r.config != config)
                 && !self
                     .runs
                     .iter()

@@ -8,7 +8,9 @@ use egui::{Color32, RichText, Sense, Vec2b, vec2};
 use egui_plot::{Line, Plot, PlotPoints};
 
 use super::colorbar::colorbar_ui;
-use super::heatmap::{HeatmapImage, HeatmapView, format_value, hover_text, row_tick, step_tick};
+use super::heatmap::{
+    HeatmapImage, HeatmapView, format_value, hover_text, row_tick, step_marks, step_tick,
+};
 use super::theme;
 use crate::config::Config;
 use crate::history::{ColorRange, RangeTracker, RunHistory};
@@ -46,6 +48,10 @@ pub struct CompareView {
     /// The step of the gradient-flow chart; `None` for the newest step that every
     /// compared run has reached.
     pub flow_step: Option<u64>,
+    /// The widest layer axis of any panel last frame, which every panel takes, so that
+    /// their plot areas, and so each step, line up; with the runs and metric it is for.
+    axis_width: f32,
+    axis_width_of: (Vec<u64>, Option<LayerMetric>),
 }
 
 /// What one panel saw of the user this frame.
@@ -55,6 +61,8 @@ struct PanelResponse {
     steps: Option<[f64; 2]>,
     hover: Option<Hover>,
     double_clicked: bool,
+    /// The width its layer axis took.
+    axis_width: f32,
 }
 
 impl CompareView {
@@ -144,7 +152,8 @@ impl CompareView {
         let cell_width = (size.x - spacing.x * (columns - 1) as f32) / columns as f32;
         let cell_height = ((size.y - spacing.y * rows as f32) / rows as f32 - title_height)
             .max(theme::COMPARE_MIN_HEATMAP_HEIGHT);
-        let plot_size = vec2(cell_width, cell_height);
+        // Room on the right for the last step label, which is centred on the edge.
+        let plot_size = vec2(cell_width - theme::STEP_LABEL_OVERHANG, cell_height);
 
         let newest = runs
             .iter()
@@ -154,6 +163,16 @@ impl CompareView {
             .max(1);
         let target = self.steps.unwrap_or([0.5, newest as f64 + 0.5]);
         let mut seen = PanelResponse::default();
+        // Another set of runs may need a narrower axis: measure again.
+        let axis_width_of = (runs.iter().map(|r| r.run_id).collect(), Some(metric));
+        if self.axis_width_of != axis_width_of {
+            self.axis_width_of = axis_width_of;
+            self.axis_width = 0.0;
+        }
+        let axes = Axes {
+            target,
+            width: self.axis_width,
+        };
 
         egui::ScrollArea::vertical()
             .auto_shrink([false, false])
@@ -169,9 +188,10 @@ impl CompareView {
                                         .entry(run.run_id)
                                         .or_insert_with(|| HeatmapView::new("compare-heatmap"));
                                     let panel = panel_ui(
-                                        ui, heatmap, run, metric, range, plot_size, target,
+                                        ui, heatmap, run, metric, range, plot_size, axes,
                                         self.hover,
                                     );
+                                    seen.axis_width = seen.axis_width.max(panel.axis_width);
                                     seen.steps = seen.steps.or(panel.steps);
                                     seen.hover = seen.hover.or(panel.hover);
                                     seen.double_clicked |= panel.double_clicked;
@@ -183,21 +203,31 @@ impl CompareView {
             });
 
         // What one panel did this frame, every panel shows from the next.
-        let before = (self.steps, self.hover);
+        let before = (self.steps, self.hover, self.axis_width);
+        self.axis_width = self.axis_width.max(seen.axis_width);
         if seen.double_clicked {
             self.steps = None;
         } else if seen.steps.is_some() {
             self.steps = seen.steps;
         }
         self.hover = seen.hover;
-        if (self.steps, self.hover) != before {
+        if (self.steps, self.hover, self.axis_width) != before {
             ui.ctx().request_repaint();
         }
     }
 }
 
+/// The step axis every panel shows and the width of the layer axis beside it.
+#[derive(Clone, Copy)]
+struct Axes {
+    /// The step range on screen.
+    target: [f64; 2],
+    /// The least width of the layer axis.
+    width: f32,
+}
+
 /// One run's panel: its name and difference, the value at the hovered cell, and the
-/// heatmap on the shared scale and step range `target`.
+/// heatmap on the shared scale and step axis.
 #[allow(clippy::too_many_arguments)]
 fn panel_ui(
     ui: &mut egui::Ui,
@@ -206,7 +236,7 @@ fn panel_ui(
     metric: LayerMetric,
     range: ColorRange,
     plot_size: egui::Vec2,
-    target: [f64; 2],
+    Axes { target, width }: Axes,
     hover: Option<Hover>,
 ) -> PanelResponse {
     ui.horizontal(|ui| {
@@ -249,7 +279,9 @@ fn panel_ui(
     let rows = num_rows as f64;
     let rows_kind = RowKind::of(run.config, metric);
 
+    let left = ui.cursor().left();
     let plot = Plot::new("compare-heatmap")
+        .y_axis_min_width(width)
         .width(plot_size.x)
         .height(plot_size.y)
         .x_axis_label("training step")
@@ -263,6 +295,7 @@ fn panel_ui(
         .set_margin_fraction(vec2(0.0, 0.0))
         .y_axis_formatter(move |mark, _| row_tick(mark.value, num_rows, rows_kind))
         .x_axis_formatter(|mark, _| step_tick(mark.value))
+        .x_grid_spacer(step_marks)
         .show_crosshair(false)
         .label_formatter(|_| None);
     let response = plot.show(ui, |plot_ui| {
@@ -275,9 +308,11 @@ fn panel_ui(
     });
 
     let description = format!(
-        "heatmap of {}: {} per layer and step",
+        "heatmap of {}: {} per layer and step, steps {:.0} to {:.0} on screen",
         run.name,
-        metric.label()
+        metric.label(),
+        target[0].ceil(),
+        target[1].floor()
     );
     response
         .response
@@ -292,6 +327,7 @@ fn panel_ui(
         steps: moved.then_some(shown),
         hover: None,
         double_clicked: response.response.double_clicked(),
+        axis_width: response.transform.frame().left() - left,
     };
 
     if let Some(pointer) = response.response.hover_pos() {

@@ -5,6 +5,7 @@ use egui::Vec2b;
 use egui_plot::{ColorConflictHandling, Legend, Line, Plot, PlotPoints, Points};
 
 use super::compare::ComparedRun;
+use super::heatmap::step_marks;
 use crate::history::{RunHistory, decimate_min_max};
 
 /// Points drawn per curve at most; longer runs keep each bucket's extremes.
@@ -29,8 +30,9 @@ pub fn compare_curves_ui(ui: &mut egui::Ui, size: egui::Vec2, runs: &[ComparedRu
         .width(plot_width)
         .height(height)
         .x_axis_label("training step")
+        .x_grid_spacer(step_marks)
         .y_axis_label("batch loss")
-        .legend(Legend::default())
+        .legend(Legend::default().follow_insertion_order(true))
         .link_axis(link, Vec2b::new(true, false))
         .include_y(0.0)
         .show(ui, |plot_ui| {
@@ -44,9 +46,14 @@ pub fn compare_curves_ui(ui: &mut egui::Ui, size: egui::Vec2, runs: &[ComparedRu
         .width(plot_width)
         .height(height)
         .x_axis_label("training step")
+        .x_grid_spacer(step_marks)
         .y_axis_label("accuracy")
         // The faint batch line comes first; the legend takes the run's full colour.
-        .legend(Legend::default().color_conflict_handling(ColorConflictHandling::PickLast))
+        .legend(
+            Legend::default()
+                .follow_insertion_order(true)
+                .color_conflict_handling(ColorConflictHandling::PickLast),
+        )
         .link_axis(link, Vec2b::new(true, false))
         .include_y(0.0)
         .include_y(1.0)

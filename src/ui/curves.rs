@@ -4,6 +4,7 @@
 use egui::Vec2b;
 use egui_plot::{HLine, Legend, Line, LineStyle, Plot, PlotPoints, Points};
 
+use super::heatmap::step_marks;
 use super::theme;
 use crate::config::{Activation, Config, ModelKind, TaskKind};
 use crate::history::{RunHistory, decimate_min_max};
@@ -48,6 +49,7 @@ pub fn curves_ui(ui: &mut egui::Ui, run: Option<(&Config, &RunHistory)>) {
             .width(width)
             .height(height)
             .x_axis_label("training step")
+            .x_grid_spacer(step_marks)
             .y_axis_label("loss")
             .legend(Legend::default())
             .link_axis(link, Vec2b::new(true, false))
@@ -70,6 +72,7 @@ pub fn curves_ui(ui: &mut egui::Ui, run: Option<(&Config, &RunHistory)>) {
             .width(width)
             .height(height)
             .x_axis_label("training step")
+            .x_grid_spacer(step_marks)
             .y_axis_label("accuracy")
             .legend(Legend::default())
             .link_axis(link, Vec2b::new(true, false))
@@ -121,6 +124,7 @@ fn sigma_plot(
         .width(size.x)
         .height(size.y)
         .x_axis_label("training step")
+        .x_grid_spacer(step_marks)
         .y_axis_label("largest singular value of W_h")
         .legend(Legend::default())
         .link_axis(link, Vec2b::new(true, false))

@@ -110,7 +110,7 @@ pub fn flow_chart_ui(
         .height(height)
         .x_axis_label(x_label)
         .y_axis_label(y_label)
-        .legend(Legend::default())
+        .legend(Legend::default().follow_insertion_order(true))
         .allow_scroll(false)
         .show(ui, |plot_ui| {
             for (run, points) in lines {

@@ -7,12 +7,12 @@
 //! the texture is rebuilt once. A new decade in the data also rebuilds it once.
 
 use egui::{Color32, ColorImage, TextureHandle, TextureOptions, Vec2b};
-use egui_plot::{Plot, PlotImage, PlotPoint};
+use egui_plot::{GridInput, GridMark, Plot, PlotImage, PlotPoint};
 
 use super::theme;
 use crate::colormap::cell_rgb;
 use crate::config::Config;
-use crate::history::{ColorRange, DisplayValue, RunHistory};
+use crate::history::{ColorRange, DisplayValue, RunHistory, nice_step};
 use crate::train::LayerMetric;
 use crate::train::rows::{RowKind, row_name};
 
@@ -271,6 +271,7 @@ impl HeatmapView {
             .default_y_bounds(0.5, num_layers + 0.5)
             .y_axis_formatter(move |mark, _| row_tick(mark.value, num_rows, rows))
             .x_axis_formatter(|mark, _| step_tick(mark.value))
+            .x_grid_spacer(step_marks)
             .show_crosshair(false)
             .label_formatter(|_| None);
         if std::mem::take(&mut self.reset_view) {
@@ -336,6 +337,25 @@ pub(super) fn row_tick(value: f64, num_rows: usize, rows: RowKind) -> String {
         }
         _ => format!("{rounded:.0}"),
     }
+}
+
+/// About this many labelled steps across a plot of training steps.
+const STEP_LABELS: f64 = 5.0;
+
+/// Marks on a training-step axis every 1, 2 or 5 times a power of ten steps, about
+/// [`STEP_LABELS`] of them: the default marks, powers of ten, can leave a plot (above
+/// all the narrow heatmaps of a comparison) with a single label.
+pub(super) fn step_marks(input: GridInput) -> Vec<GridMark> {
+    let (low, high) = input.bounds;
+    let every = nice_step((high - low) / STEP_LABELS).max(1.0);
+    let first = (low / every).ceil() as i64;
+    let last = (high / every).floor() as i64;
+    (first..=last)
+        .map(|k| GridMark {
+            value: k as f64 * every,
+            step_size: every,
+        })
+        .collect()
 }
 
 pub(super) fn step_tick(value: f64) -> String {
@@ -409,5 +429,34 @@ pub fn format_value(value: f64) -> String {
         "0 (exact)".into()
     } else {
         format!("{value:.4e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marks(low: f64, high: f64) -> Vec<(f64, f64)> {
+        step_marks(GridInput {
+            bounds: (low, high),
+            base_step_size: 1.0,
+        })
+        .into_iter()
+        .map(|m| (m.value, m.step_size))
+        .collect()
+    }
+
+    #[test]
+    fn step_marks_fall_every_one_two_or_five_times_a_power_of_ten() {
+        // 1000 steps: a fifth is 200.
+        let values: Vec<f64> = marks(0.5, 1000.5).iter().map(|m| m.0).collect();
+        assert_eq!(values, [200.0, 400.0, 600.0, 800.0, 1000.0]);
+        assert!(marks(0.5, 1000.5).iter().all(|m| m.1 == 200.0));
+        // 3000 steps panned to 600: a fifth is 600, rounded up to 1000.
+        let values: Vec<f64> = marks(600.5, 3600.5).iter().map(|m| m.0).collect();
+        assert_eq!(values, [1000.0, 2000.0, 3000.0]);
+        // A few steps: never less than one step apart.
+        let values: Vec<f64> = marks(0.5, 3.5).iter().map(|m| m.0).collect();
+        assert_eq!(values, [1.0, 2.0, 3.0]);
     }
 }

@@ -17,6 +17,7 @@ mod run_list;
 mod screenshot;
 mod session_browser;
 mod status;
+mod sweep_dialog;
 mod theme;
 
 pub use app::{GradLabApp, LiveRun, Notice, Phase, RECOVERY_FILE};

@@ -1,6 +1,6 @@
 //! The session's runs, one row each: the colour it has in comparisons, its name (edited
 //! in place), its state and last loss, and the settings in which it differs from the
-//! first run. Above them: Duplicate, Delete and the choice of view.
+//! first run. Above them: Duplicate, Delete (and Undo), Sweep and the choice of view.
 
 use egui::{RichText, Role, Sense, WidgetInfo, vec2};
 
@@ -17,17 +17,22 @@ pub enum RunListAction {
     /// A new run with the settings in the panels, not started.
     Duplicate,
     Delete(u64),
+    /// Bring back the run deleted last.
+    UndoDelete,
+    /// Open the sweep dialog on the selected run.
+    Sweep,
     /// Show the ticked runs side by side (true) or the selected run alone.
     Compare(bool),
 }
 
-/// Draws the list; names and the comparison ticks are edited in place. Returns the
-/// action the user took, if any.
+/// Draws the list; names and the comparison ticks are edited in place. `deleted` names
+/// the run that Undo would bring back. Returns the action the user took, if any.
 pub fn run_list_ui(
     ui: &mut egui::Ui,
     runs: &mut [LiveRun],
     selected: u64,
     comparing: bool,
+    deleted: Option<&str>,
 ) -> Option<RunListAction> {
     let mut action = None;
     let compared = runs.iter().filter(|r| r.compared && r.is_started()).count();
@@ -42,10 +47,28 @@ pub fn run_list_ui(
         }
         if ui
             .button("Delete")
-            .on_hover_text("Remove the selected run from the session")
+            .on_hover_text("Remove the selected run from the session (Undo brings it back)")
             .clicked()
         {
             action = Some(RunListAction::Delete(selected));
+        }
+        if let Some(name) = deleted
+            && ui
+                .button(format!("Undo delete of {name}"))
+                .on_hover_text("Bring the run back with its steps, where it stood")
+                .clicked()
+        {
+            action = Some(RunListAction::UndoDelete);
+        }
+        if ui
+            .button("Sweep…")
+            .on_hover_text(
+                "Vary one setting of the selected run over several values: one new run per \
+                 value, trained in the background",
+            )
+            .clicked()
+        {
+            action = Some(RunListAction::Sweep);
         }
         ui.separator();
         ui.label("show:");
@@ -69,8 +92,11 @@ pub fn run_list_ui(
     });
 
     let reference = runs.first().map(|r| r.config.clone());
+    // New runs join at the bottom (a duplicate, a sweep's next run): the list keeps
+    // them in sight.
     egui::ScrollArea::vertical()
         .auto_shrink([false, true])
+        .stick_to_bottom(true)
         .show(ui, |ui| {
             egui::Grid::new("run-list")
                 .num_columns(4)

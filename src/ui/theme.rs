@@ -10,9 +10,16 @@ pub const COLOR_BAR_WIDTH: f32 = 92.0;
 pub const COLOR_BAR_STRIP_WIDTH: f32 = 18.0;
 pub const PROFILE_WIDTH: f32 = 190.0;
 pub const DIAGNOSIS_HEIGHT: f32 = 40.0;
-pub const RUN_LIST_HEIGHT: f32 = 118.0;
+pub const RUN_LIST_HEIGHT: f32 = 140.0;
 pub const RUN_NAME_WIDTH: f32 = 110.0;
 pub const RUN_SWATCH_SIZE: f32 = 12.0;
+pub const SWEEP_DIALOG_WIDTH: f32 = 440.0;
+/// How far below the window's top edge the sweep dialog opens.
+pub const SWEEP_DIALOG_TOP: f32 = 110.0;
+pub const SWEEP_FIELD_WIDTH: f32 = 280.0;
+pub const SWEEP_KEY_MENU_HEIGHT: f32 = 360.0;
+/// How far a step label at a plot's right edge reaches beyond it.
+pub const STEP_LABEL_OVERHANG: f32 = 16.0;
 /// Heatmaps of a comparison are never drawn shorter than this; the grid scrolls.
 pub const COMPARE_MIN_HEATMAP_HEIGHT: f32 = 110.0;
 

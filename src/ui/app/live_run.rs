@@ -50,6 +50,8 @@ pub struct LiveRun {
     pub phase: Phase,
     /// Shown in the comparison view.
     pub compared: bool,
+    /// Started by a sweep: its settings differ from the loaded experiment on purpose.
+    pub(super) from_sweep: bool,
     /// The last step written to or read from a session file.
     pub(super) saved_step: u64,
     pub(super) rate: StepRate,
@@ -67,6 +69,7 @@ impl LiveRun {
             history: RunHistory::default(),
             phase: Phase::NotStarted,
             compared: true,
+            from_sweep: false,
             saved_step: 0,
             rate: StepRate::default(),
             // Computed when the run starts: its settings may change until then.
@@ -85,8 +88,19 @@ impl LiveRun {
             history,
             phase: Phase::Loaded,
             compared: true,
+            from_sweep: false,
             rate: StepRate::default(),
         }
+    }
+
+    /// Makes this the run just sent to the trainer as `run_id` with `config`: an empty
+    /// record, the theory of its settings, waiting for the trainer's word.
+    pub(super) fn mark_starting(&mut self, run_id: u64, config: Config) {
+        self.run_id = run_id;
+        self.theory = run_theory(&config);
+        self.config = config;
+        self.history = RunHistory::new(0);
+        self.phase = Phase::Starting;
     }
 
     pub fn is_live(&self) -> bool {

@@ -4,13 +4,23 @@
 use std::time::Instant;
 
 use super::{GradLabApp, LiveRun, Notice, Phase, spawn_worker};
-use crate::history::RunHistory;
 use crate::session::SavedRun;
 use crate::train::{Command, RunState, Worker, WorkerEvent};
 use crate::ui::compare::ComparedRun;
-use crate::ui::profile::run_theory;
 use crate::ui::run_controls::RunAction;
 use crate::ui::theme;
+
+/// The run deleted last, kept so that Undo can bring it back whole.
+pub(super) struct DeletedRun {
+    run: LiveRun,
+    /// Where it stood in the list.
+    index: usize,
+    /// It was training when deleted (the trainer paused it) and goes on when it comes
+    /// back.
+    was_running: bool,
+    /// The run added because the list became empty, if it did.
+    placeholder: Option<u64>,
+}
 
 impl GradLabApp {
     /// The selected run: the one shown alone and driven by the run controls.
@@ -102,31 +112,33 @@ impl GradLabApp {
         self.add_run(run);
     }
 
-    /// Deletes a run, after asking if it holds training that no file has.
-    pub fn request_delete(&mut self, run_id: u64) {
-        match self.runs.iter().find(|r| r.run_id == run_id) {
-            Some(run) if run.has_unsaved_training() => self.delete_prompt = Some(run_id),
-            Some(_) => self.delete_run(run_id),
-            None => {}
-        }
-    }
-
-    /// Removes a run from the session (and from the trainer); the others go on. The
-    /// list is never empty: deleting the last run leaves a new one with its settings.
+    /// Removes a run from the session; the others go on. Undo brings it back whole
+    /// until the next run is deleted: meanwhile the trainer keeps it, paused. The list
+    /// is never empty: deleting the last run leaves a new one with its settings.
     pub fn delete_run(&mut self, run_id: u64) {
         let Some(index) = self.runs.iter().position(|r| r.run_id == run_id) else {
             return;
         };
+        // Only the last deleted run can come back.
+        self.forget_deleted();
         let run = self.runs.remove(index);
-        if run.is_started() {
-            self.send(Command::Reset { run_id });
+        let was_running = matches!(
+            run.phase,
+            Phase::Starting | Phase::Trainer(RunState::Running)
+        );
+        if was_running {
+            self.send(Command::Pause { run_id });
         }
         self.compare.forget(run_id);
-        if self.runs.is_empty() {
+        let placeholder = self.runs.is_empty().then(|| {
             let fresh = self.take_run_id();
-            self.runs
-                .push(LiveRun::not_started(fresh, "run 1".into(), run.config));
-        }
+            self.runs.push(LiveRun::not_started(
+                fresh,
+                "run 1".into(),
+                run.config.clone(),
+            ));
+            fresh
+        });
         if self.selected == run_id {
             let next = self.runs[index.min(self.runs.len() - 1)].run_id;
             self.select(next);
@@ -134,7 +146,58 @@ impl GradLabApp {
         if !self.runs.iter().any(LiveRun::is_started) {
             self.comparing = false;
         }
-        self.notice = Some(Notice::Info(format!("deleted {}", run.name)));
+        self.notice = Some(Notice::Info(format!(
+            "deleted {}: Undo in the run list brings it back",
+            run.name
+        )));
+        self.deleted = Some(DeletedRun {
+            run,
+            index,
+            was_running,
+            placeholder,
+        });
+    }
+
+    /// Puts the run deleted last back where it was, with its record and its training
+    /// state; one that was training goes on.
+    pub fn undo_delete(&mut self) {
+        let Some(DeletedRun {
+            run,
+            index,
+            was_running,
+            placeholder,
+        }) = self.deleted.take()
+        else {
+            return;
+        };
+        // The run that stood in for an empty list gives way, if nothing was done with it.
+        if let Some(fresh) = placeholder {
+            self.runs.retain(|r| r.run_id != fresh || r.is_started());
+        }
+        let run_id = run.run_id;
+        let name = run.name.clone();
+        self.runs.insert(index.min(self.runs.len()), run);
+        if was_running {
+            self.send(Command::Resume { run_id });
+        }
+        self.select(run_id);
+        self.notice = Some(Notice::Info(format!("brought back {name}")));
+    }
+
+    /// The name of the run that Undo would bring back.
+    pub fn deleted_run_name(&self) -> Option<&str> {
+        self.deleted.as_ref().map(|d| d.run.name.as_str())
+    }
+
+    /// Lets the trainer drop the run deleted last: it can no longer come back.
+    fn forget_deleted(&mut self) {
+        if let Some(deleted) = self.deleted.take()
+            && deleted.run.is_started()
+        {
+            self.send(Command::Reset {
+                run_id: deleted.run.run_id,
+            });
+        }
     }
 
     pub(super) fn take_run_id(&mut self) -> u64 {
@@ -191,11 +254,7 @@ impl GradLabApp {
             config: Box::new(config.clone()),
         });
         if let Some(run) = self.run_mut() {
-            run.run_id = run_id;
-            run.config = config;
-            run.history = RunHistory::new(0);
-            run.theory = run_theory(&run.config);
-            run.phase = Phase::Starting;
+            run.mark_starting(run_id, config);
         }
         self.selected = run_id;
         self.heatmap.clear();
@@ -240,6 +299,9 @@ impl GradLabApp {
             return;
         }
         self.worker = None;
+        // The run deleted last had its training state in the old thread: it cannot
+        // come back whole.
+        self.deleted = None;
         for run in &mut self.runs {
             if run.is_live() {
                 run.phase = Phase::Trainer(RunState::Stopped);
@@ -304,12 +366,16 @@ impl GradLabApp {
 
     fn on_run_event(&mut self, event: WorkerEvent) {
         let several = self.runs.iter().filter(|r| r.is_started()).count() > 1;
+        // The run deleted last hears of its steps too, so that Undo brings it back
+        // with every step the trainer took.
+        let deleted = self.deleted.as_mut().map(|d| &mut d.run);
         let Some(run) = self
             .runs
             .iter_mut()
+            .chain(deleted)
             .find(|r| Some(r.run_id) == event.run_id())
         else {
-            return; // A run the user has already reset or deleted.
+            return; // A run the user has already reset or deleted for good.
         };
         // With several runs, a message says which one it is about.
         let prefix = if several {
@@ -333,6 +399,11 @@ impl GradLabApp {
                     self.notice = Some(Notice::Error(format!(
                         "{prefix}diverged at step {step}: {reason}"
                     )));
+                }
+                // A sweep's run joins the comparison when it ends.
+                let ended = matches!(state, RunState::Finished | RunState::Diverged { .. });
+                if ended && self.sweep.as_ref().is_some_and(|s| s.owns(run.run_id)) {
+                    run.compared = true;
                 }
                 run.phase = Phase::Trainer(state);
             }

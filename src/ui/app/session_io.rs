@@ -164,6 +164,9 @@ impl GradLabApp {
                 self.send(Command::Reset { run_id: run.run_id });
             }
         }
+        // The trainer has let go of the run deleted last, and the sweep's runs are gone.
+        self.deleted = None;
+        self.sweep = None;
         let continuable = opened.iter().filter(|r| r.continuable).count();
         self.runs = opened
             .into_iter()
