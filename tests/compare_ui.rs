@@ -57,6 +57,14 @@ fn start(harness: &mut Harness<'_, GradLabApp>, name: &str) {
     step_until(harness, "the first steps", |app| steps_of(app, name) >= 3);
 }
 
+/// Pauses the selected run, `name`, and waits until the trainer has.
+fn pause(harness: &mut Harness<'_, GradLabApp>, name: &str) {
+    harness.get_by_label("Pause").click();
+    step_until(harness, "the run to pause", |app| {
+        phase_of(app, name) == Some(Phase::Trainer(RunState::Paused))
+    });
+}
+
 /// Starts run 1, duplicates it with a depth of 5 and starts that too.
 fn two_runs(harness: &mut Harness<'_, GradLabApp>) {
     start(harness, "run 1");
@@ -254,10 +262,7 @@ fn a_two_run_session_saves_and_opens_with_its_names_ticks_and_selection() {
     let path = dir.path().join("two.json");
     let mut harness = harness();
     two_runs(&mut harness);
-    harness.get_by_label("Pause").click();
-    step_until(&mut harness, "run 2 to pause", |app| {
-        phase_of(app, "run 2") == Some(Phase::Trainer(RunState::Paused))
-    });
+    pause(&mut harness, "run 2");
     harness.state_mut().runs[1].name = "deeper".into();
     harness.get_by_label("compare run 1").click();
     harness.run_steps(2);
@@ -405,4 +410,73 @@ fn compared_heatmaps_put_each_step_at_the_same_place_whatever_their_lengths() {
     // A fifth of the width is a fifth of the 3000 steps.
     assert!((first - 601.0).abs() < 60.0, "{long_range}");
     assert!((short_rect.left() - long_rect.left()).abs() < 0.5);
+}
+
+#[test]
+fn opening_over_unsaved_edits_asks_first_and_cancel_keeps_the_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("two.json");
+    let mut harness = harness();
+    two_runs(&mut harness);
+    // Both paused, so that no new step counts as unsaved work.
+    pause(&mut harness, "run 2");
+    let first = harness.state().runs[0].run_id;
+    harness.state_mut().select(first);
+    harness.run_steps(2);
+    pause(&mut harness, "run 1");
+    harness.state_mut().save_session(Some(path.clone()));
+    step_until(&mut harness, "the save", |app| !app.unsaved);
+
+    // A tick is part of the session: changing one leaves unsaved work.
+    harness.get_by_label("compare run 1").click();
+    harness.run_steps(2);
+    assert!(harness.state().unsaved, "a changed tick is unsaved work");
+    let ticks: Vec<bool> = harness.state().runs.iter().map(|r| r.compared).collect();
+
+    harness.state_mut().open_session(&path);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Save before opening?").is_some());
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Save before opening?").is_none());
+    let app = harness.state();
+    assert_eq!(app.runs.len(), 2);
+    assert_eq!(
+        app.runs.iter().map(|r| r.compared).collect::<Vec<_>>(),
+        ticks
+    );
+
+    // Opening without saving brings back the file's ticks.
+    harness.state_mut().open_session(&path);
+    harness.run_steps(2);
+    harness.get_by_label("Open without saving").click();
+    step_until(
+        &mut harness,
+        "the file to open",
+        |app| matches!(&app.notice, Some(Notice::Info(text)) if text.starts_with("opened")),
+    );
+    let reopened: Vec<bool> = harness.state().runs.iter().map(|r| r.compared).collect();
+    assert_ne!(reopened, ticks);
+    assert!(!harness.state().unsaved);
+}
+
+#[test]
+fn a_runs_state_in_the_run_list_leaves_the_comparison_and_its_name_does_not() {
+    let mut harness = harness();
+    two_runs(&mut harness);
+    harness.get_by_label("Compare (2)").click();
+    harness.run_steps(2);
+    assert!(harness.state().comparing);
+    // Clicking into a name to rename it keeps the comparison on screen.
+    harness.get(name_field("run 1")).click();
+    harness.run_steps(2);
+    assert!(harness.state().comparing);
+    let first = harness.state().runs[0].run_id;
+    assert_eq!(harness.state().run().map(|r| r.run_id), Some(first));
+    // Clicking its state shows it alone.
+    if let Some(state) = harness.get_all_by_label_contains("running · step").next() {
+        state.click();
+    }
+    harness.run_steps(2);
+    assert!(!harness.state().comparing, "the run is shown alone");
 }

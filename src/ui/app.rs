@@ -84,6 +84,10 @@ pub struct GradLabApp {
     recovery_offer: Option<PathBuf>,
     close_prompt: bool,
     close_after_save: bool,
+    /// A session asked to open over unsaved work, waiting for the user's answer.
+    open_prompt: Option<PathBuf>,
+    /// A session to open once the save under way has succeeded.
+    open_after_save: Option<PathBuf>,
     close_confirmed: bool,
     /// The built-in experiment last loaded, whose guide is shown, with its settings
     /// (parsed once, to compare with the run on screen).
@@ -141,6 +145,8 @@ impl GradLabApp {
             recovery_offer: recovery_path().exists().then(recovery_path),
             close_prompt: false,
             close_after_save: false,
+            open_prompt: None,
+            open_after_save: None,
             close_confirmed: false,
             guide: presets::find(presets::DEFAULT_PRESET)
                 .ok()
@@ -257,6 +263,7 @@ impl GradLabApp {
         self.screenshot_results();
         self.keep_recovery_copy();
         self.close_request_ui(ui);
+        self.open_prompt_ui(ui);
         self.recovery_offer_ui(ui);
         self.shortcuts_ui(ui);
         match self.browser.browser_ui(&self.ctx.clone()) {
@@ -310,6 +317,10 @@ impl GradLabApp {
             self.cancel_sweep();
         }
         let undo = self.deleted_run_name().map(str::to_owned);
+        let labels = |runs: &[LiveRun]| -> Vec<(String, bool)> {
+            runs.iter().map(|r| (r.name.clone(), r.compared)).collect()
+        };
+        let before = labels(&self.runs);
         let action = run_list_ui(
             ui,
             &mut self.runs,
@@ -317,11 +328,25 @@ impl GradLabApp {
             self.comparing,
             undo.as_deref(),
         );
+        // Names and ticks are part of the saved session.
+        if labels(&self.runs) != before {
+            self.mark_edited();
+        }
         match action {
             Some(RunListAction::Select(run_id)) => self.select(run_id),
+            Some(RunListAction::Show(run_id)) => {
+                self.select(run_id);
+                self.comparing = false;
+            }
             Some(RunListAction::Duplicate) => self.duplicate(),
-            Some(RunListAction::Delete(run_id)) => self.delete_run(run_id),
-            Some(RunListAction::UndoDelete) => self.undo_delete(),
+            Some(RunListAction::Delete(run_id)) => {
+                self.delete_run(run_id);
+                self.mark_edited();
+            }
+            Some(RunListAction::UndoDelete) => {
+                self.undo_delete();
+                self.mark_edited();
+            }
             Some(RunListAction::Sweep) => self.sweep_dialog.show(),
             Some(RunListAction::Compare(on)) => self.comparing = on,
             None => {}
@@ -361,6 +386,41 @@ impl GradLabApp {
                     hovered_step,
                     &mut self.compare.flow_step,
                 );
+            });
+        });
+    }
+
+    /// Records that the session differs from its file (when it has something to save).
+    fn mark_edited(&mut self) {
+        if self.runs.iter().any(LiveRun::is_started) {
+            self.unsaved = true;
+        }
+    }
+
+    /// Opening another session over unsaved work asks first.
+    fn open_prompt_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(path) = self.open_prompt.clone() else {
+            return;
+        };
+        egui::Modal::new(egui::Id::unique("open-prompt")).show(ui.ctx(), |ui| {
+            ui.heading("Save before opening?");
+            ui.label(format!(
+                "The session has work that is not saved. Opening {} replaces its runs.",
+                path.display()
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Save, then open").clicked() {
+                    self.open_prompt = None;
+                    self.open_after_save = Some(path.clone());
+                    self.save_session(None);
+                }
+                if ui.button("Open without saving").clicked() {
+                    self.open_prompt = None;
+                    self.open_session_now(&path);
+                }
+                if ui.button("Cancel").clicked() {
+                    self.open_prompt = None;
+                }
             });
         });
     }

@@ -12,8 +12,10 @@ use crate::config::{Difference, differences};
 /// What the user asked of the run list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunListAction {
-    /// Show this run alone, with its settings in the panels.
+    /// Select this run: its settings fill the panels and the run controls act on it.
     Select(u64),
+    /// Select this run and show it alone, leaving the comparison.
+    Show(u64),
     /// A new run with the settings in the panels, not started.
     Duplicate,
     Delete(u64),
@@ -157,7 +159,7 @@ fn run_row_ui(
         .selectable_label(is_selected, state_text(run))
         .on_hover_text("Show this run alone");
     if state.clicked() {
-        action = Some(RunListAction::Select(run.run_id));
+        action = Some(RunListAction::Show(run.run_id));
     }
 
     let (text, hover) = match diff {

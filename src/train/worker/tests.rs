@@ -344,3 +344,76 @@ fn save_keeps_every_run_and_open_restores_them_all() -> Result<(), Box<dyn std::
     );
     Ok(())
 }
+
+#[test]
+fn a_run_saved_after_it_diverged_opens_diverged_not_paused()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("diverged.json");
+    let worker = Worker::spawn(Box::new(|| {}))?;
+    // The huge_init experiment's loss becomes NaN within a few steps.
+    let preset = crate::presets::find("huge_init")?;
+    let mut config = Box::new(preset.config()?);
+    config.train.steps = 50;
+    send(&worker, Command::Start { run_id: 1, config });
+    let events = collect_until(&worker, |events| {
+        events.iter().any(|e| {
+            matches!(
+                e,
+                WorkerEvent::State {
+                    run_id: 1,
+                    state: RunState::Diverged { .. }
+                }
+            )
+        })
+    });
+    let Some(diverged_at) = events.iter().find_map(|e| match e {
+        WorkerEvent::State {
+            state: RunState::Diverged { step, .. },
+            ..
+        } => Some(*step),
+        _ => None,
+    }) else {
+        panic!("no divergence: {events:?}");
+    };
+
+    send(
+        &worker,
+        Command::Save {
+            path: path.clone(),
+            runs: vec![RunToSave::Held {
+                run_id: 1,
+                name: "too big".into(),
+            }],
+            view: ViewState::default(),
+            recovery: false,
+            fresh_name: false,
+        },
+    );
+    collect_until(&worker, |events| {
+        events
+            .iter()
+            .any(|e| matches!(e, WorkerEvent::Saved { result: Ok(_), .. }))
+    });
+    send(
+        &worker,
+        Command::Open {
+            first_run_id: 10,
+            path,
+        },
+    );
+    let opened = collect_until(&worker, |events| {
+        events
+            .iter()
+            .any(|e| matches!(e, WorkerEvent::State { run_id: 10, .. }))
+    });
+    let state = opened.iter().find_map(|e| match e {
+        WorkerEvent::State { run_id: 10, state } => Some(state.clone()),
+        _ => None,
+    });
+    assert!(
+        matches!(state, Some(RunState::Diverged { step, .. }) if step == diverged_at),
+        "{state:?}"
+    );
+    Ok(())
+}

@@ -225,10 +225,11 @@ impl Loop {
         self.turn = 0;
         let mut opened = Vec::with_capacity(held.len());
         for (run_id, run, trainer) in held {
-            let state = match &trainer {
-                Some(t) if t.is_finished() => RunState::Finished,
-                Some(_) => RunState::Paused,
-                None => RunState::Stopped,
+            let state = match (&trainer, divergence(&run.history)) {
+                (Some(_), Some((step, reason))) => RunState::Diverged { step, reason },
+                (Some(t), None) if t.is_finished() => RunState::Finished,
+                (Some(_), None) => RunState::Paused,
+                (None, _) => RunState::Stopped,
             };
             opened.push(OpenedRun {
                 run_id,
@@ -420,6 +421,20 @@ impl Loop {
             (self.wake)();
         }
     }
+}
+
+/// Where a saved run had diverged: a run saved after its loss or gradient became NaN or
+/// infinite comes back diverged, as it was, rather than paused.
+fn divergence(history: &RunHistory) -> Option<(u64, String)> {
+    let step = history.last_step();
+    if let Some(loss) = history.loss().last().filter(|l| !l.is_finite()) {
+        return Some((step, format!("loss became {loss}")));
+    }
+    history
+        .grad_norm_total()
+        .last()
+        .filter(|n| !n.is_finite())
+        .map(|norm| (step, format!("the gradient's norm became {norm}")))
 }
 
 #[cfg(test)]

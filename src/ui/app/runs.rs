@@ -103,10 +103,14 @@ impl GradLabApp {
     /// A new run, not started, with the settings in the panels: change one, then Start.
     pub fn duplicate(&mut self) {
         let run_id = self.take_run_id();
-        let source = self.run().map_or_else(String::new, |r| r.name.clone());
+        // The panels may hold an experiment or edits the selected run does not have.
+        let source = match self.run() {
+            Some(run) if run.config == self.draft => format!("the settings of {}", run.name),
+            _ => "the settings on the left".to_owned(),
+        };
         let run = LiveRun::not_started(run_id, self.unused_name(), self.draft.clone());
         self.notice = Some(Notice::Info(format!(
-            "{} has the settings of {source}: change one on the left, then press Start",
+            "{} has {source}: change one on the left, then press Start",
             run.name
         )));
         self.add_run(run);

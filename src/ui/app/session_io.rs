@@ -11,9 +11,19 @@ use crate::train::{Command, OpenedRun, RunToSave};
 use crate::ui::session_browser::SESSIONS_FOLDER;
 
 impl GradLabApp {
+    /// Opens a session in place of the runs on screen; over unsaved work it asks first
+    /// (save, then open; open without saving; or cancel).
+    pub fn open_session(&mut self, path: &Path) {
+        if self.unsaved {
+            self.open_prompt = Some(path.to_owned());
+        } else {
+            self.open_session_now(path);
+        }
+    }
+
     /// Asks the trainer thread to read a session; its answer arrives as an event, and the
     /// runs on screen stay until a good file replaces them.
-    pub fn open_session(&mut self, path: &Path) {
+    pub(super) fn open_session_now(&mut self, path: &Path) {
         // The file's runs get ids of their own, whatever runs start meanwhile.
         let first_run_id = self.next_run_id;
         self.next_run_id += MAX_RUNS as u64;
@@ -245,9 +255,13 @@ impl GradLabApp {
                     self.close_confirmed = true;
                     self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
                 }
+                if let Some(next) = self.open_after_save.take() {
+                    self.open_session_now(&next);
+                }
             }
             Err(message) => {
                 self.close_after_save = false;
+                self.open_after_save = None;
                 self.notice = Some(Notice::Error(format!("not saved: {message}")));
             }
         }

@@ -86,7 +86,10 @@ impl GradLabApp {
             .filter(|r| sweep.owns(r.run_id) && r.compared)
             .count();
         if ended > 0 {
+            // The whole of every run: a zoom left from an earlier comparison could show
+            // steps the sweep's runs never reached.
             self.comparing = true;
+            self.compare.follow_newest();
         }
         self.notice = Some(Notice::Info(format!(
             "sweep of {} done: {ended} runs in the comparison",
