@@ -17,7 +17,16 @@ use crate::train::LayerMetric;
 use crate::train::checkpoint::{Checkpoint, TrainerState, tensors_from_bytes, tensors_to_bytes};
 
 /// The session format this build writes and the newest it reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The format of sessions whose histories are all exact (every format-1 file is one):
+/// such sessions are still written as format 1, byte for byte as before, so that older
+/// builds read them.
+pub const EXACT_SCHEMA_VERSION: u32 = 1;
+
+/// The first format with summarised histories (a `summarised` object in a run's
+/// history, for a run longer than its history keeps exactly).
+pub const SUMMARISED_SCHEMA_VERSION: u32 = 2;
 
 /// Sessions larger than this are refused before they are read.
 pub const MAX_SESSION_BYTES: u64 = 512 * 1024 * 1024;
@@ -128,7 +137,7 @@ impl ViewState {
 impl Session {
     pub fn new(runs: Vec<SavedRun>) -> Self {
         Self {
-            schema_version: SCHEMA_VERSION,
+            schema_version: EXACT_SCHEMA_VERSION,
             runs,
             view: ViewState::default(),
         }
@@ -190,9 +199,31 @@ impl Session {
         }
     }
 
-    /// Writes the session as pretty JSON, atomically.
+    /// The format this session must be written in: the oldest that holds it.
+    pub fn needed_version(&self) -> u32 {
+        if self.runs.iter().any(|r| r.history.is_summarised()) {
+            SUMMARISED_SCHEMA_VERSION
+        } else {
+            EXACT_SCHEMA_VERSION
+        }
+    }
+
+    /// Writes the session as pretty JSON, atomically, in the oldest format that holds
+    /// it.
     pub fn save(&self, path: &Path) -> Result<(), SessionError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| SessionError::Write {
+        /// The session as written, with the format version it needs.
+        #[derive(Serialize)]
+        struct Written<'a> {
+            schema_version: u32,
+            runs: &'a [SavedRun],
+            view: &'a ViewState,
+        }
+        let written = Written {
+            schema_version: self.needed_version(),
+            runs: &self.runs,
+            view: &self.view,
+        };
+        let json = serde_json::to_vec_pretty(&written).map_err(|e| SessionError::Write {
             path: path.to_owned(),
             error: std::io::Error::other(e),
         })?;
@@ -295,6 +326,13 @@ impl Session {
 
         let session: Self =
             serde_json::from_str(text).map_err(|e| LoadProblem::Malformed(e.to_string()))?;
+        if session.needed_version() > session.schema_version {
+            return Err(LoadProblem::Malformed(format!(
+                "it has summarised histories, which session format {} does not; format {SUMMARISED_SCHEMA_VERSION} does",
+                session.schema_version
+            )));
+        }
+        // Format 1 is format 2 without summaries: it needs no migration.
         if session.runs.len() > MAX_RUNS {
             return Err(LoadProblem::Malformed(format!(
                 "it holds {} runs; a session holds at most {MAX_RUNS}",

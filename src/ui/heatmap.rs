@@ -42,9 +42,6 @@ pub struct HeatmapView {
     drawn_columns: usize,
     /// Steps of the history when the texture was last brought up to date.
     drawn_steps: usize,
-    /// Colour range of the data seen so far, and how many values it covers.
-    seen_range: Option<ColorRange>,
-    seen_values: usize,
     /// Set when the user asks to follow the newest step again.
     reset_view: bool,
     /// A step range to show on the next frame (from a reopened session).
@@ -122,28 +119,21 @@ impl HeatmapView {
         let stale_source = self
             .layout
             .is_none_or(|l| l.run_id != run_id || l.metric != metric || l.num_layers != num_layers);
-        if stale_source {
-            self.seen_range = None;
-            self.seen_values = 0;
-        }
 
-        // Extend the colour range by the values that arrived since the last frame.
-        let series = history.layer_series(metric);
+        // The history keeps the colour range of everything it recorded.
         let scale = metric.scale();
-        let fresh = series[self.seen_values.min(series.len())..].iter().copied();
-        if let Some(new_range) = ColorRange::covering(scale, fresh) {
-            self.seen_range = Some(self.seen_range.map_or(new_range, |r| r.union(new_range)));
-        }
-        self.seen_values = series.len();
         let range = self
             .shared_range
-            .or(self.seen_range)
+            .or(history.value_range(metric))
             .unwrap_or(ColorRange::empty(scale));
 
         let mut steps_per_column = self
             .layout
             .filter(|_| !stale_source)
             .map_or(1, |l| l.steps_per_column);
+        // At least as wide as a summary bucket, so that each bucket (a power of two of
+        // steps from the first) falls in one column.
+        steps_per_column = steps_per_column.max(history.bucket_steps());
         while history.len() > steps_per_column * TEXTURE_COLUMNS {
             steps_per_column *= 2;
         }
@@ -375,12 +365,8 @@ pub(super) fn hover_text(
     (layer, step_index): (usize, usize),
     steps_per_column: usize,
 ) -> String {
-    if steps_per_column == 1 {
-        let value = history
-            .layer_values(metric, step_index)
-            .get(layer - 1)
-            .copied()
-            .unwrap_or(f64::NAN);
+    let exact = history.layer_values(metric, step_index).get(layer - 1);
+    if let (1, Some(&value)) = (steps_per_column, exact) {
         return format!(
             "{layer_name}\nstep {}\n{} = {}",
             history.step_of(step_index),
@@ -389,8 +375,11 @@ pub(super) fn hover_text(
         );
     }
     let start = step_index / steps_per_column * steps_per_column;
-    let end = (start + steps_per_column).min(history.len());
-    let summary = history.summarize(metric, layer - 1, start..end);
+    let columns = start..(start + steps_per_column).min(history.len());
+    let summary = history.summarize(metric, layer - 1, columns.clone());
+    // A column that starts inside a summary bucket shows that whole bucket.
+    let covered = history.covered(columns);
+    let (start, end) = (covered.start, covered.end.max(covered.start + 1));
     let mut text = format!(
         "{layer_name}\nsteps {}–{}\n{}: min {}, mean {}, max {}",
         history.step_of(start),
