@@ -135,4 +135,38 @@ mod tests {
         // Header, then 20 rows a step, and one test row.
         assert_eq!(lines.len(), 1 + 2 * 20 + 1);
     }
+
+    #[test]
+    fn a_summarised_run_writes_its_exact_steps_only() {
+        let budget = crate::history::HistoryBudget::new(16, 4);
+        let mut history = RunHistory::new(1).with_budget(budget);
+        for step in 1..=100u64 {
+            let value = vec![step as f64];
+            history.push(&StepRecord {
+                step,
+                loss: step as f64,
+                weight_grad_norm: value.clone(),
+                activation_grad_norm: value.clone(),
+                update_ratio: value.clone(),
+                saturated_fraction: value.clone(),
+                dead_fraction: value.clone(),
+                activation_mean: value.clone(),
+                activation_std: value,
+                ..StepRecord::default()
+            });
+        }
+        let first_exact = history.step_of(history.exact_start());
+        assert!(first_exact > 1);
+        let text = metrics_csv(&history);
+        let steps: Vec<u64> = text
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split(',').next()?.parse().ok())
+            .collect();
+        // 5 scalars and 7 metrics of one layer a step, for the exact steps alone.
+        assert_eq!(steps.len() as u64, 12 * (101 - first_exact));
+        assert_eq!(steps.first(), Some(&first_exact));
+        assert_eq!(steps.last(), Some(&100));
+        assert!(text.contains(&format!("{first_exact},loss,,{first_exact}\n")));
+    }
 }

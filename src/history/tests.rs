@@ -236,9 +236,18 @@ fn a_nan_a_tiny_and_a_huge_value_survive_every_summary_that_holds_them() {
     // The colour scale is the one of every raw value: it reaches both extremes.
     let expected = ColorRange::covering(Scale::Log, raw.iter().flatten().copied());
     assert_eq!(Some(history.color_range(metric)), expected);
-    // And so does the loss curve's extreme where the NaN was: a gap.
-    let curve = history.curve(Scalar::Loss, 200);
-    assert!(curve.len() <= 210, "{} points", curve.len());
+    // The curves keep them too: the extremes as points, the NaN as a gap, in a few
+    // hundred points.
+    let curve = |layer| history.layer_curve(metric, layer, 200);
+    assert!(curve(tiny_at.1).iter().any(|p| p.1 == 1e-30));
+    assert!(curve(huge_at.1).iter().any(|p| p.1 == 1e30));
+    assert!(curve(nan_at.1).iter().any(|p| p.1.is_nan()));
+    assert!(
+        (0..layers).all(|layer| curve(layer).len() <= 2 * 200),
+        "few points"
+    );
+    let columns = curve(0).iter().map(|p| p.0).collect::<Vec<_>>();
+    assert!(columns.windows(2).all(|w| w[0] <= w[1]), "in column order");
 }
 
 #[test]

@@ -578,4 +578,126 @@ mod tests {
         }
         Ok(())
     }
+
+    /// A session whose one run of 3 layers outgrew a small budget: 600 steps, of which
+    /// the oldest are summarised.
+    fn summarised_session() -> Session {
+        let budget = crate::history::HistoryBudget::new(40, 8);
+        let mut history = RunHistory::new(3).with_budget(budget);
+        for step in 1..=600u64 {
+            let value = if step == 77 {
+                f64::NAN
+            } else {
+                1e-3 * step as f64
+            };
+            let layers = vec![value, 2.0 * value, 0.0];
+            history.push(&StepRecord {
+                step,
+                loss: value,
+                accuracy: 0.5,
+                test_accuracy: step.is_multiple_of(50).then_some(0.5),
+                lr: 0.1,
+                grad_norm_total: 1.0,
+                grad_norm_clipped: 1.0,
+                weight_grad_norm: layers.clone(),
+                activation_grad_norm: layers.clone(),
+                update_ratio: layers.clone(),
+                saturated_fraction: layers.clone(),
+                dead_fraction: layers.clone(),
+                activation_mean: layers.clone(),
+                activation_std: layers,
+                ..StepRecord::default()
+            });
+        }
+        assert!(history.is_summarised());
+        Session::new(vec![SavedRun {
+            name: "long".into(),
+            config: Config::default(),
+            history,
+            checkpoint: None,
+        }])
+    }
+
+    #[test]
+    fn a_summarised_session_is_format_2_and_round_trips() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("long.json");
+        let session = summarised_session();
+        session.save(&path)?;
+        let written = std::fs::read_to_string(&path)?;
+        let tree: serde_json::Value = serde_json::from_str(&written)?;
+        assert_eq!(tree["schema_version"], 2);
+        assert!(tree["runs"][0]["history"]["summarised"].is_object());
+
+        let loaded = Session::load(&path)?;
+        assert!(loaded.runs[0].history == session.runs[0].history);
+        let history = &loaded.runs[0].history;
+        // The NaN of step 77 is in the summary of the first 100 steps.
+        let first = history.summarize(LayerMetric::WeightGradNorm, 0, 0..100);
+        assert_eq!(
+            (first.nan_count, first.count),
+            (1, history.covered(0..100).len())
+        );
+        loaded.save(&path)?;
+        assert_eq!(std::fs::read_to_string(&path)?, written);
+
+        // A file that claims format 1 but holds summaries is refused.
+        let downgraded = written.replacen("\"schema_version\": 2", "\"schema_version\": 1", 1);
+        std::fs::write(&path, downgraded)?;
+        let message = Session::load(&path).map(|_| ()).unwrap_err().to_string();
+        assert!(message.contains("format 2"), "{message}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_format_1_file_loads_and_is_written_back_as_it_was()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("old.json");
+        let config = serde_json::to_string(&Config::default())?;
+        // Written by hand the way format 1 has always been (README, "Session format").
+        let old = format!(
+            r#"{{"schema_version": 1, "runs": [{{"name": "run 1", "config": {config},
+              "history": {{"num_layers": 2, "first_step": 1,
+                "loss": [2.5, "NaN"], "accuracy": [0.5, 0.25], "lr": [0.1, 0.1],
+                "grad_norm_total": [1.0, "inf"], "grad_norm_clipped": [1.0, 1.0],
+                "test_accuracy": [[2, 0.75]],
+                "layers": {{"weight_grad_norm": [1e-30, 2.0, 3.0, 4.0],
+                            "activation_grad_norm": [1.0, 2.0, 3.0, 4.0],
+                            "update_ratio": [0.0, 2.0, 3.0, "-inf"],
+                            "saturated_fraction": [0.5, 0.5, 0.5, 0.5],
+                            "dead_fraction": [0.0, 0.0, 0.0, 0.0],
+                            "activation_mean": [1.0, 2.0, 3.0, 4.0],
+                            "activation_std": [1.0, 2.0, 3.0, 4.0]}},
+                "prelu_slope": [] }}, "checkpoint": null }}],
+              "view": {{"selected_run": 0, "heatmap_metric": "weight_grad_norm",
+                        "heatmap_steps": null}} }}"#
+        );
+        std::fs::write(&path, &old)?;
+        let loaded = Session::load(&path)?;
+        assert_eq!(loaded.schema_version, 1);
+        let history = &loaded.runs[0].history;
+        assert!(!history.is_summarised());
+        assert_eq!(history.len(), 2);
+        assert_eq!(
+            history.layer_values(LayerMetric::WeightGradNorm, 0),
+            [1e-30, 2.0]
+        );
+        assert_eq!(
+            history.layer_values(LayerMetric::UpdateRatio, 1)[1],
+            f64::NEG_INFINITY
+        );
+        assert!(history.loss()[1].is_nan());
+
+        // Written back: the same document, still format 1, and stable from then on.
+        loaded.save(&path)?;
+        let written = std::fs::read_to_string(&path)?;
+        let as_read: serde_json::Value = serde_json::from_str(&old)?;
+        let as_written: serde_json::Value = serde_json::from_str(&written)?;
+        assert_eq!(as_written, as_read);
+        Session::load(&path)?.save(&path)?;
+        assert_eq!(std::fs::read_to_string(&path)?, written);
+        Ok(())
+    }
 }

@@ -424,6 +424,8 @@ pub fn format_value(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::HistoryBudget;
+    use crate::train::StepRecord;
 
     fn marks(low: f64, high: f64) -> Vec<(f64, f64)> {
         step_marks(GridInput {
@@ -447,5 +449,48 @@ mod tests {
         // A few steps: never less than one step apart.
         let values: Vec<f64> = marks(0.5, 3.5).iter().map(|m| m.0).collect();
         assert_eq!(values, [1.0, 2.0, 3.0]);
+    }
+
+    /// The tooltip of a column of long-summarised steps still names the NaN, the tiny
+    /// and the huge value among them.
+    #[test]
+    fn a_summarised_column_names_its_extremes() {
+        let budget = HistoryBudget::new(100, 8);
+        let mut history = RunHistory::new(2).with_budget(budget);
+        for step in 1..=5_000u64 {
+            let value = match step {
+                1_234 => 1e-30,
+                2_345 => 1e30,
+                3_456 => f64::NAN,
+                _ => 0.5,
+            };
+            let layers = vec![0.5, value];
+            history.push(&StepRecord {
+                step,
+                weight_grad_norm: layers.clone(),
+                activation_grad_norm: layers.clone(),
+                update_ratio: layers.clone(),
+                saturated_fraction: layers.clone(),
+                dead_fraction: layers.clone(),
+                activation_mean: layers.clone(),
+                activation_std: layers,
+                ..StepRecord::default()
+            });
+        }
+        assert!(history.exact_start() > 3_456);
+        let metric = LayerMetric::WeightGradNorm;
+        let per_column = history
+            .len()
+            .div_ceil(TEXTURE_COLUMNS)
+            .max(history.bucket_steps());
+        let text = |step: usize| hover_text(&history, metric, "layer 2", (2, step - 1), per_column);
+        assert!(text(1_234).contains("min 1.0000e-30"), "{}", text(1_234));
+        assert!(text(2_345).contains("max 1.0000e30"), "{}", text(2_345));
+        assert!(text(3_456).contains("1 × NaN"), "{}", text(3_456));
+        // Every step of the column is counted: its range is the bucket's.
+        let start = (3_456 - 1) / per_column * per_column;
+        let first = history.step_of(start);
+        let expected = format!("steps {first}–{}", first + per_column as u64 - 1);
+        assert!(text(3_456).contains(&expected), "{}", text(3_456));
     }
 }
