@@ -74,6 +74,10 @@ fn deep_paths(c: &mut Criterion) {
         history.step_of(history.exact_start()),
         history.bucket_steps(),
     );
+    match serde_json::to_vec(&history) {
+        Ok(json) => eprintln!("its session JSON: {} bytes", json.len()),
+        Err(err) => eprintln!("its session JSON: not written ({err})"),
+    }
 
     // Every column of the texture, every row: what a rebuild of the heatmap computes
     // (a new decade on the colour scale, or a switch of metric).

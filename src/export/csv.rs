@@ -141,18 +141,9 @@ mod tests {
         let budget = crate::history::HistoryBudget::new(16, 4);
         let mut history = RunHistory::new(1).with_budget(budget);
         for step in 1..=100u64 {
-            let value = vec![step as f64];
             history.push(&StepRecord {
-                step,
                 loss: step as f64,
-                weight_grad_norm: value.clone(),
-                activation_grad_norm: value.clone(),
-                update_ratio: value.clone(),
-                saturated_fraction: value.clone(),
-                dead_fraction: value.clone(),
-                activation_mean: value.clone(),
-                activation_std: value,
-                ..StepRecord::default()
+                ..StepRecord::every_mlp_metric(step, &[step as f64])
             });
         }
         let first_exact = history.step_of(history.exact_start());

@@ -26,24 +26,15 @@ const LOG_TOLERANCE: f64 = 1e-4;
 /// A record whose every metric of every layer is `values[layer]`, with a loss of
 /// `values[0]` and PReLU slopes of the hidden layers.
 fn record(step: u64, values: &[f64]) -> StepRecord {
-    let layers = values.to_vec();
     StepRecord {
-        step,
         loss: values[0],
         accuracy: 0.5,
         test_accuracy: step.is_multiple_of(10).then_some(0.25),
         lr: 0.1,
         grad_norm_total: values[values.len() - 1],
         grad_norm_clipped: 1.0,
-        weight_grad_norm: layers.clone(),
-        activation_grad_norm: layers.clone(),
-        update_ratio: layers.clone(),
-        saturated_fraction: layers.clone(),
-        dead_fraction: layers.clone(),
-        activation_mean: layers.clone(),
-        activation_std: layers,
         prelu_slope: values[..values.len() - 1].to_vec(),
-        ..StepRecord::default()
+        ..StepRecord::every_mlp_metric(step, values)
     }
 }
 

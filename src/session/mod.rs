@@ -590,23 +590,14 @@ mod tests {
             } else {
                 1e-3 * step as f64
             };
-            let layers = vec![value, 2.0 * value, 0.0];
             history.push(&StepRecord {
-                step,
                 loss: value,
                 accuracy: 0.5,
                 test_accuracy: step.is_multiple_of(50).then_some(0.5),
                 lr: 0.1,
                 grad_norm_total: 1.0,
                 grad_norm_clipped: 1.0,
-                weight_grad_norm: layers.clone(),
-                activation_grad_norm: layers.clone(),
-                update_ratio: layers.clone(),
-                saturated_fraction: layers.clone(),
-                dead_fraction: layers.clone(),
-                activation_mean: layers.clone(),
-                activation_std: layers,
-                ..StepRecord::default()
+                ..StepRecord::every_mlp_metric(step, &[value, 2.0 * value, 0.0])
             });
         }
         assert!(history.is_summarised());

@@ -464,18 +464,7 @@ mod tests {
                 3_456 => f64::NAN,
                 _ => 0.5,
             };
-            let layers = vec![0.5, value];
-            history.push(&StepRecord {
-                step,
-                weight_grad_norm: layers.clone(),
-                activation_grad_norm: layers.clone(),
-                update_ratio: layers.clone(),
-                saturated_fraction: layers.clone(),
-                dead_fraction: layers.clone(),
-                activation_mean: layers.clone(),
-                activation_std: layers,
-                ..StepRecord::default()
-            });
+            history.push(&StepRecord::every_mlp_metric(step, &[0.5, value]));
         }
         assert!(history.exact_start() > 3_456);
         let metric = LayerMetric::WeightGradNorm;
