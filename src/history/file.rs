@@ -103,7 +103,7 @@ struct CellsFile {
 }
 
 impl CellsFile {
-    fn of(series: &FoldedSeries, folding: &Folding) -> Self {
+    fn of(series: &FoldedSeries) -> Self {
         let mut cells = Self::default();
         let full = series.buckets.iter().copied();
         let open = series.open.iter().map(BucketCell::compact);
@@ -120,7 +120,6 @@ impl CellsFile {
         }
         // The open bucket's mean of log10 is still in full precision.
         cells.mean_log10.0 = full_log.chain(open_log).collect();
-        debug_assert!(folding.num_buckets() * series.rows >= cells.min.0.len());
         cells
     }
 
@@ -168,7 +167,7 @@ impl Serialize for RunHistory {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let scalar = |s: Scalar| Values(&self.scalars[s as usize].exact);
         let summarised = self.is_summarised().then(|| {
-            let cells = |s: Scalar| CellsFile::of(&self.scalars[s as usize], &self.folding);
+            let cells = |s: Scalar| CellsFile::of(&self.scalars[s as usize]);
             SummarisedFile {
                 steps: self.exact_start(),
                 bucket_steps: self.folding.bucket_steps,
@@ -180,9 +179,9 @@ impl Serialize for RunHistory {
                 layers: self
                     .layers
                     .iter()
-                    .map(|(&m, s)| (m, CellsFile::of(s, &self.folding)))
+                    .map(|(&m, s)| (m, CellsFile::of(s)))
                     .collect(),
-                prelu_slope: CellsFile::of(&self.prelu_slope, &self.folding),
+                prelu_slope: CellsFile::of(&self.prelu_slope),
             }
         });
         HistoryOut {
