@@ -147,7 +147,7 @@ impl HeatmapView {
 
         // TODO(#7): keep each drawn cell's display value, so that a new decade recolours
         // the texture instead of summarising the run again (for 100 rows of a
-        // million-step run that rebuild is a one-frame hitch of about 40 ms under load).
+        // million-step run that rebuild is a one-frame hitch of 25–40 ms under load).
         if self.layout != Some(layout) || self.texture.is_none() {
             let blank = ColorImage::filled([TEXTURE_COLUMNS, num_layers], theme::missing_color());
             self.texture = Some(ctx.load_texture(self.id, blank, TextureOptions::NEAREST));
