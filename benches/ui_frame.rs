@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::long_history;
+use common::{deep_history, long_history};
 use criterion::{Criterion, criterion_group, criterion_main};
 use egui_kittest::Harness;
 use gradlab::presets;
@@ -30,10 +30,29 @@ fn frame(c: &mut Criterion) {
     });
 }
 
+/// A frame at 1920 × 1000 with a 100-layer, 1,000,000-step run on screen: the heatmap
+/// texture is built in the first frames; each frame after that draws it (a training
+/// run would add the columns of its new steps alone).
+fn deep_frame(c: &mut Criterion) {
+    let steps = 1_000_000;
+    let mut config = presets::default_config();
+    config.model.depth = 99;
+    let ctx = egui::Context::default();
+    let mut app = GradLabApp::new(&ctx, None);
+    app.add_run(LiveRun::from_history(101, config, deep_history(steps)));
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1920.0, 1000.0))
+        .build_ui_state(|ui, app: &mut GradLabApp| app.frame_ui(ui), app);
+    harness.run_steps(3);
+    c.bench_function("ui/frame at 1920 px with a 100-layer 1M-step run", |b| {
+        b.iter(|| harness.step())
+    });
+}
+
 criterion_group! {
     name = benches;
     // The lab's figure fonts replace the system fonts criterion's plots would use.
     config = Criterion::default().without_plots();
-    targets = frame
+    targets = frame, deep_frame
 }
 criterion_main!(benches);

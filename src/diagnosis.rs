@@ -23,7 +23,7 @@
 //! line gives that ratio.
 
 use crate::config::Activation;
-use crate::history::RunHistory;
+use crate::history::{RunHistory, Scalar};
 use crate::train::LayerMetric;
 
 /// Recent steps each rule looks at.
@@ -150,7 +150,11 @@ pub fn diagnose(history: &RunHistory, activation: Activation) -> Vec<Finding> {
     if steps == 0 || history.num_layers() == 0 {
         return Vec::new();
     }
-    let window = steps.saturating_sub(WINDOW)..steps;
+    // The window's steps are exact: a history keeps far more than `WINDOW` exact.
+    let window = steps.saturating_sub(WINDOW).max(history.exact_start())..steps;
+    if window.is_empty() {
+        return Vec::new();
+    }
     let last_layer = history.rows(LayerMetric::WeightGradNorm).saturating_sub(1);
 
     if let Some(finding) = divergence(history, window.clone()) {
@@ -249,7 +253,7 @@ pub fn diagnose(history: &RunHistory, activation: Activation) -> Vec<Finding> {
 fn divergence(history: &RunHistory, window: std::ops::Range<usize>) -> Option<Finding> {
     for column in window {
         let step = history.step_of(column);
-        let loss = history.loss()[column];
+        let loss = history.scalar_at(Scalar::Loss, column).unwrap_or(f64::NAN);
         if !loss.is_finite() {
             return Some(Finding::Diverged {
                 step,

@@ -1,6 +1,8 @@
 //! `metrics.csv` in long format: `step,metric,index,value`, one row per value.
 //! `index` is the 1-based layer (layer 1 nearest the input) and empty for scalars.
-//! NaN and infinities are written as `NaN`, `inf` and `-inf`.
+//! NaN and infinities are written as `NaN`, `inf` and `-inf`. Every row is a value as
+//! measured: a run longer than its history's budget writes its exact steps only (the
+//! older ones are kept as summaries, in the session file).
 
 use std::fmt::Write;
 
@@ -10,17 +12,19 @@ use crate::train::LayerMetric;
 /// The header line every metrics file starts with.
 pub const CSV_HEADER: &str = "step,metric,index,value";
 
-/// The whole history of a run as CSV text.
+/// The exact steps of a run's history (all of them for a run within its budget) as
+/// CSV text.
 pub fn metrics_csv(history: &RunHistory) -> String {
-    let mut out = String::with_capacity(64 + history.len() * (2 + 2 * history.num_layers()) * 32);
+    let exact = history.exact_start()..history.len();
+    let mut out = String::with_capacity(64 + exact.len() * (2 + 2 * history.num_layers()) * 32);
     out.push_str(CSV_HEADER);
     out.push('\n');
 
     let mut tests = history.test_accuracy().iter().peekable();
-    for column in 0..history.len() {
+    for (index, column) in exact.enumerate() {
         let step = history.step_of(column);
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "{step},loss,,{}", Value(history.loss()[column]));
+        let _ = writeln!(out, "{step},loss,,{}", Value(history.loss()[index]));
         let scalars = [
             ("accuracy", history.accuracy()),
             ("grad_norm_total", history.grad_norm_total()),
@@ -28,7 +32,7 @@ pub fn metrics_csv(history: &RunHistory) -> String {
             ("lr", history.lr()),
         ];
         for (name, values) in scalars {
-            let _ = writeln!(out, "{step},{name},,{}", Value(values[column]));
+            let _ = writeln!(out, "{step},{name},,{}", Value(values[index]));
         }
         while let Some(&&(test_step, value)) = tests.peek() {
             if test_step > step {
@@ -130,5 +134,30 @@ mod tests {
         assert!(lines.contains(&"2,test_accuracy,,0.75"));
         // Header, then 20 rows a step, and one test row.
         assert_eq!(lines.len(), 1 + 2 * 20 + 1);
+    }
+
+    #[test]
+    fn a_summarised_run_writes_its_exact_steps_only() {
+        let budget = crate::history::HistoryBudget::new(16, 4);
+        let mut history = RunHistory::new(1).with_budget(budget);
+        for step in 1..=100u64 {
+            history.push(&StepRecord {
+                loss: step as f64,
+                ..StepRecord::every_mlp_metric(step, &[step as f64])
+            });
+        }
+        let first_exact = history.step_of(history.exact_start());
+        assert!(first_exact > 1);
+        let text = metrics_csv(&history);
+        let steps: Vec<u64> = text
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split(',').next()?.parse().ok())
+            .collect();
+        // 5 scalars and 7 metrics of one layer a step, for the exact steps alone.
+        assert_eq!(steps.len() as u64, 12 * (101 - first_exact));
+        assert_eq!(steps.first(), Some(&first_exact));
+        assert_eq!(steps.last(), Some(&100));
+        assert!(text.contains(&format!("{first_exact},loss,,{first_exact}\n")));
     }
 }

@@ -20,7 +20,7 @@ use super::style::{
     Style, TEST_ACCURACY, TEXT, THIN_LINE_PX, TICK_LABEL_PX, TICK_MARK_PX, TICK_SPACING_PX,
     X_LABEL_AREA_PX, Y_LABEL_AREA_PX, decade_label, run_color,
 };
-use crate::history::{RunHistory, decimate_min_max};
+use crate::history::{RunHistory, Scalar, decimate_min_max, split_at_gaps};
 use crate::session::SavedRun;
 
 /// Width of the legend's column beside the plots.
@@ -30,6 +30,9 @@ const LOSS_SHARE: f64 = 0.55;
 /// A loss whose largest and smallest value are further apart than this is drawn on a
 /// log scale.
 const LOG_LOSS_RATIO: f64 = 100.0;
+/// Points of the loss curve read to find its range (the curve keeps each stretch's
+/// extremes, so any number finds the same range).
+const MAX_RANGE_POINTS: usize = 4096;
 const GRID: RGBColor = RGBColor(228, 228, 228);
 
 pub(super) fn draw_curves<DB: DrawingBackend>(
@@ -146,29 +149,43 @@ struct Divergence {
 }
 
 impl Divergence {
+    /// For a divergence among summarised steps, the first step of its summary bucket.
     fn find(history: &RunHistory) -> Option<Self> {
-        let losses = history.loss().iter();
-        let grads = history.grad_norm_total().iter();
-        losses
-            .zip(grads)
-            .enumerate()
-            .find_map(|(column, (&loss, &grad))| {
-                let reason = if loss.is_nan() {
+        let loss = history
+            .first_nonfinite(Scalar::Loss)
+            .map(|(column, value)| {
+                let reason = if value.is_nan() {
                     "loss is NaN"
-                } else if loss.is_infinite() {
-                    "loss is infinite"
-                } else if grad.is_nan() {
-                    "gradient norm is NaN"
-                } else if grad.is_infinite() {
-                    "gradient norm is infinite"
                 } else {
-                    return None;
+                    "loss is infinite"
                 };
-                Some(Self {
-                    step: history.step_of(column),
-                    reason,
-                })
-            })
+                (column, reason)
+            });
+        let grad = history
+            .first_nonfinite(Scalar::GradNormTotal)
+            .map(|(column, value)| {
+                let reason = if value.is_nan() {
+                    "gradient norm is NaN"
+                } else {
+                    "gradient norm is infinite"
+                };
+                (column, reason)
+            });
+        // The earlier of the two; at the same step the loss is named first.
+        let (column, reason) = match (loss, grad) {
+            (Some(l), Some(g)) => {
+                if g.0 < l.0 {
+                    g
+                } else {
+                    l
+                }
+            }
+            (l, g) => l.or(g)?,
+        };
+        Some(Self {
+            step: history.step_of(column),
+            reason,
+        })
     }
 
     fn describe(self) -> String {
@@ -257,7 +274,11 @@ fn draw_loss_panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let all_losses = lines.iter().flat_map(|l| l.history.loss().iter().copied());
+    // The curve holds every stretch's extremes, so its range is the loss's.
+    let all_losses = lines
+        .iter()
+        .flat_map(|l| l.history.curve(Scalar::Loss, MAX_RANGE_POINTS))
+        .map(|(_, loss)| loss);
     let (axis, y_range) = LossAxis::for_values(all_losses);
     let height = area.dim_in_pixel().1;
     let y_ticks = match axis {
@@ -278,7 +299,7 @@ where
     let max_points = 2 * chart.plotting_area().dim_in_pixel().0 as usize;
     for line in lines {
         let history = line.history;
-        for segment in finite_segments(history.loss(), max_points) {
+        for segment in split_at_gaps(history.curve(Scalar::Loss, max_points)) {
             let points = segment
                 .into_iter()
                 .map(|(column, value)| (history.step_of(column) as f64, axis.map(value)));
@@ -320,7 +341,7 @@ where
     let mut chart = build_chart(area, style, steps, 0.0..1.0, y_ticks, y_desc, &label)?;
 
     let max_points = 2 * chart.plotting_area().dim_in_pixel().0 as usize;
-    for segment in finite_segments(history.accuracy(), max_points) {
+    for segment in split_at_gaps(history.curve(Scalar::Accuracy, max_points)) {
         let points = segment
             .into_iter()
             .map(|(column, value)| (history.step_of(column) as f64, value));
@@ -487,35 +508,11 @@ where
     Ok(())
 }
 
-/// The finite stretches of `values` as (index, value) points, each thinned to its share
-/// of about `max_points` while keeping its extremes, so that no line is drawn across a
-/// NaN or an infinity.
+/// The finite stretches of `values`, thinned to about `max_points` points in all, as the
+/// curves of a history are.
+#[cfg(test)]
 fn finite_segments(values: &[f64], max_points: usize) -> Vec<Vec<(usize, f64)>> {
-    let mut ranges = Vec::new();
-    let mut start = None;
-    for (index, value) in values.iter().enumerate() {
-        match (value.is_finite(), start) {
-            (true, None) => start = Some(index),
-            (false, Some(first)) => {
-                ranges.push(first..index);
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    ranges.extend(start.map(|first| first..values.len()));
-
-    let total = values.len().max(1);
-    ranges
-        .into_iter()
-        .map(|range| {
-            let share = (max_points * range.len()).div_ceil(total).max(2);
-            decimate_min_max(&values[range.clone()], share)
-                .into_iter()
-                .map(|(index, value)| (range.start + index, value))
-                .collect()
-        })
-        .collect()
+    split_at_gaps(crate::history::decimate_with_gaps(values, max_points))
 }
 
 #[cfg(test)]

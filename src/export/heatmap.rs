@@ -279,8 +279,14 @@ fn row_cells(
     let mut pending: Option<(f64, f64, [u8; 3])> = None;
     for start in (0..history.len()).step_by(per_column) {
         let end = (start + per_column).min(history.len());
-        let x0 = history.step_of(start) as f64 - 0.5;
-        let x1 = history.step_of(end - 1) as f64 + 0.5;
+        // Summarised steps come in buckets: a column draws the buckets that start in
+        // it, over their whole width, and none if none does.
+        let covered = history.covered(start..end);
+        if covered.is_empty() {
+            continue;
+        }
+        let x0 = history.step_of(covered.start) as f64 - 0.5;
+        let x1 = history.step_of(covered.end - 1) as f64 + 0.5;
         let summary = history.summarize(metric, layer, start..end);
         let color = cell_rgb(summary.display(metric.scale()), range);
         match &mut pending {
@@ -315,13 +321,13 @@ struct Specials {
 impl Specials {
     fn count<'a>(histories: impl IntoIterator<Item = &'a RunHistory>, metric: LayerMetric) -> Self {
         let mut counts = Self::default();
-        for value in histories
-            .into_iter()
-            .flat_map(|h| h.layer_series(metric).iter())
-        {
-            counts.nan += usize::from(value.is_nan());
-            counts.inf += usize::from(value.is_infinite());
-            counts.zero += usize::from(*value == 0.0);
+        for history in histories {
+            for row in 0..history.rows(metric) {
+                let summary = history.summarize(metric, row, 0..history.len());
+                counts.nan += summary.nan_count;
+                counts.inf += summary.inf_count;
+                counts.zero += summary.zero_count;
+            }
         }
         counts
     }

@@ -13,37 +13,24 @@ pub fn shared_color_range<'a>(
     let scale = metric.scale();
     histories
         .into_iter()
-        .filter_map(|h| ColorRange::covering(scale, h.layer_series(metric).iter().copied()))
+        .filter_map(|h| h.value_range(metric))
         .reduce(ColorRange::union)
         .unwrap_or(ColorRange::empty(scale))
 }
 
-/// The colour range of one run's metric, extended by the steps recorded since the last
-/// update instead of read again from the start: a live comparison asks every frame.
+/// The colour range of one run's metric, kept up to date as steps arrive (the history
+/// keeps each metric's extremes as it records them): a live comparison asks every frame.
 #[derive(Clone, Debug, Default)]
 pub struct RangeTracker {
-    metric: Option<LayerMetric>,
-    seen_values: usize,
     range: Option<ColorRange>,
 }
 
 impl RangeTracker {
     /// Brings the range up to date with `history` and returns it; `None` while the run
-    /// has no finite value. A change of metric, or a history shorter than before (a
-    /// run replaced), starts again from the first value.
+    /// has no finite value. A change of metric or a replaced run needs nothing more:
+    /// the history keeps every metric's range.
     pub fn update(&mut self, history: &RunHistory, metric: LayerMetric) -> Option<ColorRange> {
-        let series = history.layer_series(metric);
-        if self.metric != Some(metric) || series.len() < self.seen_values {
-            *self = Self {
-                metric: Some(metric),
-                ..Self::default()
-            };
-        }
-        let fresh = series[self.seen_values..].iter().copied();
-        if let Some(new_range) = ColorRange::covering(metric.scale(), fresh) {
-            self.range = Some(self.range.map_or(new_range, |r| r.union(new_range)));
-        }
-        self.seen_values = series.len();
+        self.range = history.value_range(metric);
         self.range
     }
 }

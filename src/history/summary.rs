@@ -14,6 +14,9 @@ pub struct CellSummary {
     /// Smallest and largest finite value (NaN when there is none).
     pub min: f64,
     pub max: f64,
+    /// Smallest finite, non-zero magnitude (NaN when there is none): the low end of a
+    /// log scale, which `min` does not give when the range also holds a zero.
+    pub min_magnitude: f64,
     /// Mean of the finite values (NaN when there is none).
     pub mean: f64,
     /// Mean of log10 over the finite, non-zero magnitudes (NaN when there is none).
@@ -21,14 +24,21 @@ pub struct CellSummary {
 }
 
 impl CellSummary {
-    pub fn of(values: impl Iterator<Item = f64>) -> Self {
-        let mut summary = Self {
+    /// The summary of no value at all.
+    pub fn empty() -> Self {
+        Self {
             min: f64::NAN,
             max: f64::NAN,
+            min_magnitude: f64::NAN,
             mean: f64::NAN,
             mean_log10: f64::NAN,
             ..Self::default()
-        };
+        }
+    }
+
+    /// The summary of `values`, computed from each of them.
+    pub fn of(values: impl Iterator<Item = f64>) -> Self {
+        let mut summary = Self::empty();
         let (mut sum, mut finite) = (0.0, 0usize);
         let (mut log_sum, mut log_count) = (0.0, 0usize);
         for value in values {
@@ -48,6 +58,7 @@ impl CellSummary {
             if value == 0.0 {
                 summary.zero_count += 1;
             } else {
+                summary.min_magnitude = summary.min_magnitude.min(value.abs());
                 log_sum += value.abs().log10();
                 log_count += 1;
             }
@@ -59,6 +70,78 @@ impl CellSummary {
             summary.mean_log10 = log_sum / log_count as f64;
         }
         summary
+    }
+
+    /// Values that are finite, neither NaN nor infinite.
+    pub fn finite_count(&self) -> usize {
+        self.count - self.nan_count - self.inf_count
+    }
+
+    /// Values that count towards `mean_log10`: finite and not zero.
+    pub fn log_count(&self) -> usize {
+        self.finite_count() - self.zero_count
+    }
+
+    /// The summary of the values of both `self` and `other`, as if summarised together:
+    /// counts, extremes and non-finite values exactly; the means weighted by the values
+    /// they stand for, to f64 rounding.
+    pub fn merge(self, other: Self) -> Self {
+        if other.count == 0 {
+            return self;
+        }
+        if self.count == 0 {
+            return other;
+        }
+        Self {
+            count: self.count + other.count,
+            nan_count: self.nan_count + other.nan_count,
+            inf_count: self.inf_count + other.inf_count,
+            zero_count: self.zero_count + other.zero_count,
+            // `f64::min` and `max` pass over a NaN, which here means "no finite value".
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+            min_magnitude: self.min_magnitude.min(other.min_magnitude),
+            mean: weighted_mean(
+                (self.mean, self.finite_count()),
+                (other.mean, other.finite_count()),
+            ),
+            mean_log10: weighted_mean(
+                (self.mean_log10, self.log_count()),
+                (other.mean_log10, other.log_count()),
+            ),
+        }
+    }
+
+    /// Adds one value (the same as merging the summary of that value alone).
+    pub fn add(&mut self, value: f64) {
+        self.count += 1;
+        if value.is_nan() {
+            self.nan_count += 1;
+            return;
+        }
+        if value.is_infinite() {
+            self.inf_count += 1;
+            return;
+        }
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        self.mean = weighted_mean((self.mean, self.finite_count() - 1), (value, 1));
+        if value == 0.0 {
+            self.zero_count += 1;
+        } else {
+            self.min_magnitude = self.min_magnitude.min(value.abs());
+            let logs = self.log_count();
+            self.mean_log10 = weighted_mean((self.mean_log10, logs - 1), (value.abs().log10(), 1));
+        }
+    }
+
+    /// The values a colour scale must cover so that it covers every finite value here,
+    /// as [`ColorRange::covering`] takes them.
+    pub fn scale_extremes(&self, scale: Scale) -> [f64; 3] {
+        match scale {
+            Scale::Log => [self.min, self.max, self.min_magnitude],
+            Scale::Linear { .. } => [self.min, self.max, self.max],
+        }
     }
 
     /// The value a colour is chosen for on `scale`. Non-finite values win over finite
@@ -77,6 +160,19 @@ impl CellSummary {
                 Scale::Log => DisplayValue::Value(self.mean_log10),
                 Scale::Linear { .. } => DisplayValue::Value(self.mean),
             }
+        }
+    }
+}
+
+/// The mean of two groups of values from each group's mean and size: NaN for no value
+/// at all. Each share is below one, so that no product overflows.
+fn weighted_mean((a, a_count): (f64, usize), (b, b_count): (f64, usize)) -> f64 {
+    match (a_count, b_count) {
+        (0, _) => b,
+        (_, 0) => a,
+        _ => {
+            let total = (a_count + b_count) as f64;
+            a * (a_count as f64 / total) + b * (b_count as f64 / total)
         }
     }
 }

@@ -17,7 +17,16 @@ use crate::train::LayerMetric;
 use crate::train::checkpoint::{Checkpoint, TrainerState, tensors_from_bytes, tensors_to_bytes};
 
 /// The session format this build writes and the newest it reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The format of sessions whose histories are all exact (every format-1 file is one):
+/// such sessions are still written as format 1, byte for byte as before, so that older
+/// builds read them.
+pub const EXACT_SCHEMA_VERSION: u32 = 1;
+
+/// The first format with summarised histories (a `summarised` object in a run's
+/// history, for a run longer than its history keeps exactly).
+pub const SUMMARISED_SCHEMA_VERSION: u32 = 2;
 
 /// Sessions larger than this are refused before they are read.
 pub const MAX_SESSION_BYTES: u64 = 512 * 1024 * 1024;
@@ -128,7 +137,7 @@ impl ViewState {
 impl Session {
     pub fn new(runs: Vec<SavedRun>) -> Self {
         Self {
-            schema_version: SCHEMA_VERSION,
+            schema_version: EXACT_SCHEMA_VERSION,
             runs,
             view: ViewState::default(),
         }
@@ -190,9 +199,31 @@ impl Session {
         }
     }
 
-    /// Writes the session as pretty JSON, atomically.
+    /// The format this session must be written in: the oldest that holds it.
+    pub fn needed_version(&self) -> u32 {
+        if self.runs.iter().any(|r| r.history.is_summarised()) {
+            SUMMARISED_SCHEMA_VERSION
+        } else {
+            EXACT_SCHEMA_VERSION
+        }
+    }
+
+    /// Writes the session as pretty JSON, atomically, in the oldest format that holds
+    /// it.
     pub fn save(&self, path: &Path) -> Result<(), SessionError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| SessionError::Write {
+        /// The session as written, with the format version it needs.
+        #[derive(Serialize)]
+        struct Written<'a> {
+            schema_version: u32,
+            runs: &'a [SavedRun],
+            view: &'a ViewState,
+        }
+        let written = Written {
+            schema_version: self.needed_version(),
+            runs: &self.runs,
+            view: &self.view,
+        };
+        let json = serde_json::to_vec_pretty(&written).map_err(|e| SessionError::Write {
             path: path.to_owned(),
             error: std::io::Error::other(e),
         })?;
@@ -295,6 +326,13 @@ impl Session {
 
         let session: Self =
             serde_json::from_str(text).map_err(|e| LoadProblem::Malformed(e.to_string()))?;
+        if session.needed_version() > session.schema_version {
+            return Err(LoadProblem::Malformed(format!(
+                "it has summarised histories, which session format {} does not; format {SUMMARISED_SCHEMA_VERSION} does",
+                session.schema_version
+            )));
+        }
+        // Format 1 is format 2 without summaries: it needs no migration.
         if session.runs.len() > MAX_RUNS {
             return Err(LoadProblem::Malformed(format!(
                 "it holds {} runs; a session holds at most {MAX_RUNS}",
@@ -538,6 +576,119 @@ mod tests {
                 "{text}: {err}"
             );
         }
+        Ok(())
+    }
+
+    /// A session whose one run of 3 layers outgrew a small budget: 600 steps, of which
+    /// the oldest are summarised.
+    fn summarised_session() -> Session {
+        let budget = crate::history::HistoryBudget::new(40, 8);
+        let mut history = RunHistory::new(3).with_budget(budget);
+        for step in 1..=600u64 {
+            let value = if step == 77 {
+                f64::NAN
+            } else {
+                1e-3 * step as f64
+            };
+            history.push(&StepRecord {
+                loss: value,
+                accuracy: 0.5,
+                test_accuracy: step.is_multiple_of(50).then_some(0.5),
+                lr: 0.1,
+                grad_norm_total: 1.0,
+                grad_norm_clipped: 1.0,
+                ..StepRecord::every_mlp_metric(step, &[value, 2.0 * value, 0.0])
+            });
+        }
+        assert!(history.is_summarised());
+        Session::new(vec![SavedRun {
+            name: "long".into(),
+            config: Config::default(),
+            history,
+            checkpoint: None,
+        }])
+    }
+
+    #[test]
+    fn a_summarised_session_is_format_2_and_round_trips() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("long.json");
+        let session = summarised_session();
+        session.save(&path)?;
+        let written = std::fs::read_to_string(&path)?;
+        let tree: serde_json::Value = serde_json::from_str(&written)?;
+        assert_eq!(tree["schema_version"], 2);
+        assert!(tree["runs"][0]["history"]["summarised"].is_object());
+
+        let loaded = Session::load(&path)?;
+        assert!(loaded.runs[0].history == session.runs[0].history);
+        let history = &loaded.runs[0].history;
+        // The NaN of step 77 is in the summary of the first 100 steps.
+        let first = history.summarize(LayerMetric::WeightGradNorm, 0, 0..100);
+        assert_eq!(
+            (first.nan_count, first.count),
+            (1, history.covered(0..100).len())
+        );
+        loaded.save(&path)?;
+        assert_eq!(std::fs::read_to_string(&path)?, written);
+
+        // A file that claims format 1 but holds summaries is refused.
+        let downgraded = written.replacen("\"schema_version\": 2", "\"schema_version\": 1", 1);
+        std::fs::write(&path, downgraded)?;
+        let message = Session::load(&path).map(|_| ()).unwrap_err().to_string();
+        assert!(message.contains("format 2"), "{message}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_format_1_file_loads_and_is_written_back_as_it_was()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("old.json");
+        let config = serde_json::to_string(&Config::default())?;
+        // Written by hand the way format 1 has always been (README, "Session format").
+        let old = format!(
+            r#"{{"schema_version": 1, "runs": [{{"name": "run 1", "config": {config},
+              "history": {{"num_layers": 2, "first_step": 1,
+                "loss": [2.5, "NaN"], "accuracy": [0.5, 0.25], "lr": [0.1, 0.1],
+                "grad_norm_total": [1.0, "inf"], "grad_norm_clipped": [1.0, 1.0],
+                "test_accuracy": [[2, 0.75]],
+                "layers": {{"weight_grad_norm": [1e-30, 2.0, 3.0, 4.0],
+                            "activation_grad_norm": [1.0, 2.0, 3.0, 4.0],
+                            "update_ratio": [0.0, 2.0, 3.0, "-inf"],
+                            "saturated_fraction": [0.5, 0.5, 0.5, 0.5],
+                            "dead_fraction": [0.0, 0.0, 0.0, 0.0],
+                            "activation_mean": [1.0, 2.0, 3.0, 4.0],
+                            "activation_std": [1.0, 2.0, 3.0, 4.0]}},
+                "prelu_slope": [] }}, "checkpoint": null }}],
+              "view": {{"selected_run": 0, "heatmap_metric": "weight_grad_norm",
+                        "heatmap_steps": null}} }}"#
+        );
+        std::fs::write(&path, &old)?;
+        let loaded = Session::load(&path)?;
+        assert_eq!(loaded.schema_version, 1);
+        let history = &loaded.runs[0].history;
+        assert!(!history.is_summarised());
+        assert_eq!(history.len(), 2);
+        assert_eq!(
+            history.layer_values(LayerMetric::WeightGradNorm, 0),
+            [1e-30, 2.0]
+        );
+        assert_eq!(
+            history.layer_values(LayerMetric::UpdateRatio, 1)[1],
+            f64::NEG_INFINITY
+        );
+        assert!(history.loss()[1].is_nan());
+
+        // Written back: the same document, still format 1, and stable from then on.
+        loaded.save(&path)?;
+        let written = std::fs::read_to_string(&path)?;
+        let as_read: serde_json::Value = serde_json::from_str(&old)?;
+        let as_written: serde_json::Value = serde_json::from_str(&written)?;
+        assert_eq!(as_written, as_read);
+        Session::load(&path)?.save(&path)?;
+        assert_eq!(std::fs::read_to_string(&path)?, written);
         Ok(())
     }
 }

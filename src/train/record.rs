@@ -194,6 +194,23 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
+    /// A record of step `step` whose every MLP metric holds `layers` (one value a layer),
+    /// the rest left empty or zero: the history's tests fill these in.
+    #[cfg(test)]
+    pub(crate) fn every_mlp_metric(step: u64, layers: &[f64]) -> Self {
+        Self {
+            step,
+            weight_grad_norm: layers.to_vec(),
+            activation_grad_norm: layers.to_vec(),
+            update_ratio: layers.to_vec(),
+            saturated_fraction: layers.to_vec(),
+            dead_fraction: layers.to_vec(),
+            activation_mean: layers.to_vec(),
+            activation_std: layers.to_vec(),
+            ..Self::default()
+        }
+    }
+
     pub fn layer_values(&self, metric: LayerMetric) -> &[f64] {
         match metric {
             LayerMetric::WeightGradNorm => &self.weight_grad_norm,

@@ -390,6 +390,27 @@ fn value_at(run: &ComparedRun<'_>, metric: LayerMetric, hover: Hover) -> String 
     else {
         return format!("step {}: not reached", hover.step);
     };
+    if column < history.exact_start()
+        && let Some(row) = hover
+            .row
+            .checked_sub(1)
+            .filter(|&r| r < history.rows(metric))
+    {
+        // A summarised step: the bucket it is in.
+        let width = history.bucket_steps();
+        let start = column / width * width;
+        let summary = history.summarize(metric, row, start..start + width);
+        let covered = history.covered(start..start + width);
+        return format!(
+            "{}, steps {}–{} (summarised): mean {}, min {}, max {}",
+            row_name(run.config, metric, row),
+            history.step_of(covered.start),
+            history.step_of(covered.end.max(covered.start + 1) - 1),
+            format_value(summary.mean),
+            format_value(summary.min),
+            format_value(summary.max)
+        );
+    }
     let values = history.layer_values(metric, column);
     match hover.row.checked_sub(1).and_then(|index| values.get(index)) {
         Some(&value) => format!(

@@ -6,17 +6,19 @@ use egui_plot::{ColorConflictHandling, Legend, Line, Plot, PlotPoints, Points};
 
 use super::compare::ComparedRun;
 use super::heatmap::step_marks;
-use crate::history::{RunHistory, decimate_min_max};
+use crate::history::{RunHistory, Scalar};
 
 /// Points drawn per curve at most; longer runs keep each bucket's extremes.
 const MAX_CURVE_POINTS: usize = 1000;
 /// How faint the batch accuracy is drawn beneath the test accuracy.
 const BATCH_ACCURACY_ALPHA: f32 = 0.35;
 
-fn curve_points(history: &RunHistory, values: &[f64]) -> PlotPoints<'static> {
-    decimate_min_max(values, MAX_CURVE_POINTS)
+fn curve_points(history: &RunHistory, scalar: Scalar) -> PlotPoints<'static> {
+    history
+        .curve(scalar, MAX_CURVE_POINTS)
         .into_iter()
-        .map(|(index, value)| [history.step_of(index) as f64, value])
+        .filter(|(_, value)| value.is_finite())
+        .map(|(column, value)| [history.step_of(column) as f64, value])
         .collect()
 }
 
@@ -37,7 +39,7 @@ pub fn compare_curves_ui(ui: &mut egui::Ui, size: egui::Vec2, runs: &[ComparedRu
         .include_y(0.0)
         .show(ui, |plot_ui| {
             for run in runs {
-                let line = Line::new(run.name, curve_points(run.history, run.history.loss()));
+                let line = Line::new(run.name, curve_points(run.history, Scalar::Loss));
                 plot_ui.line(line.color(run.color));
             }
         });
@@ -60,7 +62,7 @@ pub fn compare_curves_ui(ui: &mut egui::Ui, size: egui::Vec2, runs: &[ComparedRu
         .show(ui, |plot_ui| {
             for run in runs {
                 let history = run.history;
-                let batch = Line::new(run.name, curve_points(history, history.accuracy()));
+                let batch = Line::new(run.name, curve_points(history, Scalar::Accuracy));
                 plot_ui.line(batch.color(run.color.gamma_multiply(BATCH_ACCURACY_ALPHA)));
                 let test: Vec<[f64; 2]> = history
                     .test_accuracy()

@@ -7,17 +7,19 @@ use egui_plot::{HLine, Legend, Line, LineStyle, Plot, PlotPoints, Points};
 use super::heatmap::step_marks;
 use super::theme;
 use crate::config::{Activation, Config, ModelKind, TaskKind};
-use crate::history::{RunHistory, decimate_min_max};
+use crate::history::{RunHistory, Scalar};
 use crate::model::activation::max_derivative;
 use crate::train::LayerMetric;
 
 /// Points drawn per curve at most; longer runs keep each bucket's extremes.
 const MAX_CURVE_POINTS: usize = 2000;
 
-fn curve_points(history: &RunHistory, values: &[f64]) -> PlotPoints<'static> {
-    decimate_min_max(values, MAX_CURVE_POINTS)
+/// The finite points of a curve from [`RunHistory::curve`], on the step axis.
+fn curve_points(history: &RunHistory, points: Vec<(usize, f64)>) -> PlotPoints<'static> {
+    points
         .into_iter()
-        .map(|(index, value)| [history.step_of(index) as f64, value])
+        .filter(|(_, value)| value.is_finite())
+        .map(|(column, value)| [history.step_of(column) as f64, value])
         .collect()
 }
 
@@ -56,7 +58,10 @@ pub fn curves_ui(ui: &mut egui::Ui, run: Option<(&Config, &RunHistory)>) {
             .include_y(0.0)
             .show(ui, |plot_ui| {
                 if let Some((_, history)) = run {
-                    let line = Line::new(loss_name, curve_points(history, history.loss()));
+                    let line = Line::new(
+                        loss_name,
+                        curve_points(history, history.curve(Scalar::Loss, MAX_CURVE_POINTS)),
+                    );
                     plot_ui.line(line.color(theme::LOSS_COLOR));
                     if let Some(baseline) = history.baseline_loss() {
                         plot_ui.hline(
@@ -80,7 +85,10 @@ pub fn curves_ui(ui: &mut egui::Ui, run: Option<(&Config, &RunHistory)>) {
             .include_y(1.0)
             .show(ui, |plot_ui| {
                 if let Some((_, history)) = run {
-                    let train = Line::new(accuracy_name, curve_points(history, history.accuracy()));
+                    let train = Line::new(
+                        accuracy_name,
+                        curve_points(history, history.curve(Scalar::Accuracy, MAX_CURVE_POINTS)),
+                    );
                     plot_ui.line(train.color(theme::ACCURACY_COLOR));
                     let test: Vec<[f64; 2]> = history
                         .test_accuracy()
@@ -112,11 +120,10 @@ fn sigma_plot(
     history: &RunHistory,
 ) {
     let layers = history.rows(LayerMetric::RecurrentSigma);
-    let series = history.layer_series(LayerMetric::RecurrentSigma);
+    let metric = LayerMetric::RecurrentSigma;
     // Room above the largest value for the legend.
-    let top = series
-        .iter()
-        .copied()
+    let top = (0..layers)
+        .map(|row| history.summarize(metric, row, 0..history.len()).max)
         .filter(|v| v.is_finite())
         .fold(1.0, f64::max)
         * 1.35;
@@ -132,10 +139,10 @@ fn sigma_plot(
         .include_y(top)
         .show(ui, |plot_ui| {
             for layer in 0..layers {
-                let values: Vec<f64> = series.iter().skip(layer).step_by(layers).copied().collect();
+                let points = history.layer_curve(metric, layer, MAX_CURVE_POINTS);
                 let color = theme::SIGMA_COLORS[layer % theme::SIGMA_COLORS.len()];
                 let name = format!("layer {} σ_max(W_h)", layer + 1);
-                plot_ui.line(Line::new(name, curve_points(history, &values)).color(color));
+                plot_ui.line(Line::new(name, curve_points(history, points)).color(color));
             }
             if let Some(bound) = vanishing_bound(config) {
                 let activation = config.model.activation;

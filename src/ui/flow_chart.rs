@@ -137,6 +137,7 @@ fn profile_points(run: &ComparedRun<'_>, metric: LayerMetric, step: u64) -> Opti
         .map(|c| c as usize)
         .filter(|&c| c < history.len())?;
     let log = metric.scale() == Scale::Log;
+    // TODO(#7): a summarised step has no profile of its own; draw its bucket's means.
     let points = history
         .layer_values(metric, column)
         .iter()

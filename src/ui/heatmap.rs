@@ -42,9 +42,6 @@ pub struct HeatmapView {
     drawn_columns: usize,
     /// Steps of the history when the texture was last brought up to date.
     drawn_steps: usize,
-    /// Colour range of the data seen so far, and how many values it covers.
-    seen_range: Option<ColorRange>,
-    seen_values: usize,
     /// Set when the user asks to follow the newest step again.
     reset_view: bool,
     /// A step range to show on the next frame (from a reopened session).
@@ -122,28 +119,21 @@ impl HeatmapView {
         let stale_source = self
             .layout
             .is_none_or(|l| l.run_id != run_id || l.metric != metric || l.num_layers != num_layers);
-        if stale_source {
-            self.seen_range = None;
-            self.seen_values = 0;
-        }
 
-        // Extend the colour range by the values that arrived since the last frame.
-        let series = history.layer_series(metric);
+        // The history keeps the colour range of everything it recorded.
         let scale = metric.scale();
-        let fresh = series[self.seen_values.min(series.len())..].iter().copied();
-        if let Some(new_range) = ColorRange::covering(scale, fresh) {
-            self.seen_range = Some(self.seen_range.map_or(new_range, |r| r.union(new_range)));
-        }
-        self.seen_values = series.len();
         let range = self
             .shared_range
-            .or(self.seen_range)
+            .or(history.value_range(metric))
             .unwrap_or(ColorRange::empty(scale));
 
         let mut steps_per_column = self
             .layout
             .filter(|_| !stale_source)
             .map_or(1, |l| l.steps_per_column);
+        // At least as wide as a summary bucket, so that each bucket (a power of two of
+        // steps from the first) falls in one column.
+        steps_per_column = steps_per_column.max(history.bucket_steps());
         while history.len() > steps_per_column * TEXTURE_COLUMNS {
             steps_per_column *= 2;
         }
@@ -155,6 +145,9 @@ impl HeatmapView {
             range,
         };
 
+        // TODO(#7): keep each drawn cell's display value, so that a new decade recolours
+        // the texture instead of summarising the run again (for 100 rows of a
+        // million-step run that rebuild is a one-frame hitch of 25–40 ms under load).
         if self.layout != Some(layout) || self.texture.is_none() {
             let blank = ColorImage::filled([TEXTURE_COLUMNS, num_layers], theme::missing_color());
             self.texture = Some(ctx.load_texture(self.id, blank, TextureOptions::NEAREST));
@@ -375,12 +368,8 @@ pub(super) fn hover_text(
     (layer, step_index): (usize, usize),
     steps_per_column: usize,
 ) -> String {
-    if steps_per_column == 1 {
-        let value = history
-            .layer_values(metric, step_index)
-            .get(layer - 1)
-            .copied()
-            .unwrap_or(f64::NAN);
+    let exact = history.layer_values(metric, step_index).get(layer - 1);
+    if let (1, Some(&value)) = (steps_per_column, exact) {
         return format!(
             "{layer_name}\nstep {}\n{} = {}",
             history.step_of(step_index),
@@ -389,8 +378,11 @@ pub(super) fn hover_text(
         );
     }
     let start = step_index / steps_per_column * steps_per_column;
-    let end = (start + steps_per_column).min(history.len());
-    let summary = history.summarize(metric, layer - 1, start..end);
+    let columns = start..(start + steps_per_column).min(history.len());
+    let summary = history.summarize(metric, layer - 1, columns.clone());
+    // A column that starts inside a summary bucket shows that whole bucket.
+    let covered = history.covered(columns);
+    let (start, end) = (covered.start, covered.end.max(covered.start + 1));
     let mut text = format!(
         "{layer_name}\nsteps {}–{}\n{}: min {}, mean {}, max {}",
         history.step_of(start),
@@ -435,6 +427,8 @@ pub fn format_value(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::HistoryBudget;
+    use crate::train::StepRecord;
 
     fn marks(low: f64, high: f64) -> Vec<(f64, f64)> {
         step_marks(GridInput {
@@ -458,5 +452,37 @@ mod tests {
         // A few steps: never less than one step apart.
         let values: Vec<f64> = marks(0.5, 3.5).iter().map(|m| m.0).collect();
         assert_eq!(values, [1.0, 2.0, 3.0]);
+    }
+
+    /// The tooltip of a column of long-summarised steps still names the NaN, the tiny
+    /// and the huge value among them.
+    #[test]
+    fn a_summarised_column_names_its_extremes() {
+        let budget = HistoryBudget::new(100, 8);
+        let mut history = RunHistory::new(2).with_budget(budget);
+        for step in 1..=5_000u64 {
+            let value = match step {
+                1_234 => 1e-30,
+                2_345 => 1e30,
+                3_456 => f64::NAN,
+                _ => 0.5,
+            };
+            history.push(&StepRecord::every_mlp_metric(step, &[0.5, value]));
+        }
+        assert!(history.exact_start() > 3_456);
+        let metric = LayerMetric::WeightGradNorm;
+        let per_column = history
+            .len()
+            .div_ceil(TEXTURE_COLUMNS)
+            .max(history.bucket_steps());
+        let text = |step: usize| hover_text(&history, metric, "layer 2", (2, step - 1), per_column);
+        assert!(text(1_234).contains("min 1.0000e-30"), "{}", text(1_234));
+        assert!(text(2_345).contains("max 1.0000e30"), "{}", text(2_345));
+        assert!(text(3_456).contains("1 × NaN"), "{}", text(3_456));
+        // Every step of the column is counted: its range is the bucket's.
+        let start = (3_456 - 1) / per_column * per_column;
+        let first = history.step_of(start);
+        let expected = format!("steps {first}–{}", first + per_column as u64 - 1);
+        assert!(text(3_456).contains(&expected), "{}", text(3_456));
     }
 }
