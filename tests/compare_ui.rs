@@ -480,3 +480,38 @@ fn a_runs_state_in_the_run_list_leaves_the_comparison_and_its_name_does_not() {
     harness.run_steps(2);
     assert!(!harness.state().comparing, "the run is shown alone");
 }
+
+#[test]
+fn each_run_keeps_its_colour_when_another_is_deleted_and_a_new_one_takes_a_free_colour() {
+    let mut harness = harness();
+    for _ in 0..3 {
+        harness.get_by_label("Duplicate").click();
+        harness.run_steps(2);
+    }
+    let colours = |app: &GradLabApp| -> Vec<(String, usize)> {
+        app.runs.iter().map(|r| (r.name.clone(), r.color)).collect()
+    };
+    let four = colours(harness.state());
+    let distinct: std::collections::BTreeSet<usize> = four.iter().map(|(_, c)| *c).collect();
+    assert_eq!(distinct.len(), 4, "{four:?}");
+
+    // Deleting run 2 leaves every other run its colour.
+    let second = harness.state().runs[1].run_id;
+    harness.state_mut().select(second);
+    harness.run_steps(2);
+    harness.get_by_label("Delete").click();
+    harness.run_steps(2);
+    let three = colours(harness.state());
+    let expected: Vec<(String, usize)> = four
+        .iter()
+        .filter(|(name, _)| name != "run 2")
+        .cloned()
+        .collect();
+    assert_eq!(three, expected);
+
+    // The next run takes the colour no run has now: run 2's.
+    harness.get_by_label("Duplicate").click();
+    harness.run_steps(2);
+    let newest = harness.state().runs.last().map(|r| r.color);
+    assert_eq!(newest, Some(four[1].1));
+}

@@ -158,22 +158,22 @@ fn every_kind_of_bad_session_file_gets_a_clear_message() {
         ),
         (
             "newer version",
-            good.replacen("\"schema_version\": 1", "\"schema_version\": 7", 1),
+            good.replacen("\"schema_version\":1", "\"schema_version\":7", 1),
             "session format 7",
         ),
         (
             "out of range",
-            good.replace("\"depth\": 2", "\"depth\": 1000"),
+            good.replace("\"depth\":2", "\"depth\":1000"),
             "model.depth=1000",
         ),
         (
             "NaN where none is allowed",
-            good.replace("\"lr\": 0.1", "\"lr\": \"NaN\""),
+            good.replace("\"lr\":0.1", "\"lr\":\"NaN\""),
             "invalid type",
         ),
         (
             "lengths disagree",
-            good.replacen("\"first_step\": 1", "\"first_step\": 3", 1),
+            good.replacen("\"first_step\":1", "\"first_step\":3", 1),
             "step",
         ),
         (

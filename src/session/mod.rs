@@ -20,8 +20,8 @@ use crate::train::checkpoint::{Checkpoint, TrainerState, tensors_from_bytes, ten
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The format of sessions whose histories are all exact (every format-1 file is one):
-/// such sessions are still written as format 1, byte for byte as before, so that older
-/// builds read them.
+/// such sessions are still written as format 1, the same document as before, so that
+/// older builds read them.
 pub const EXACT_SCHEMA_VERSION: u32 = 1;
 
 /// The first format with summarised histories (a `summarised` object in a run's
@@ -223,7 +223,9 @@ impl Session {
             runs: &self.runs,
             view: &self.view,
         };
-        let json = serde_json::to_vec_pretty(&written).map_err(|e| SessionError::Write {
+        // Compact: indenting puts every number of a long history on a line of its own,
+        // which made files several times larger and slower to write and read.
+        let json = serde_json::to_vec(&written).map_err(|e| SessionError::Write {
             path: path.to_owned(),
             error: std::io::Error::other(e),
         })?;
@@ -634,7 +636,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path)?, written);
 
         // A file that claims format 1 but holds summaries is refused.
-        let downgraded = written.replacen("\"schema_version\": 2", "\"schema_version\": 1", 1);
+        let downgraded = written.replacen("\"schema_version\":2", "\"schema_version\":1", 1);
         std::fs::write(&path, downgraded)?;
         let message = Session::load(&path).map(|_| ()).unwrap_err().to_string();
         assert!(message.contains("format 2"), "{message}");

@@ -139,7 +139,8 @@ fn run_row_ui(
             vec2(theme::RUN_SWATCH_SIZE, theme::RUN_SWATCH_SIZE),
             Sense::hover(),
         );
-        ui.painter().rect_filled(rect, 2.0, theme::run_color(index));
+        ui.painter()
+            .rect_filled(rect, 2.0, theme::run_color(run.color));
     });
 
     // Sized explicitly: a grid cell would otherwise keep the width of its first frame.

@@ -60,6 +60,9 @@ const RUN_COLORS: [Color32; 8] = [
 ];
 
 /// The colour of the run at `index` in the run list.
+/// How many run colours there are before they repeat.
+pub const RUN_COLOR_COUNT: usize = RUN_COLORS.len();
+
 pub fn run_color(index: usize) -> Color32 {
     RUN_COLORS[index % RUN_COLORS.len()]
 }

@@ -50,6 +50,9 @@ pub struct LiveRun {
     pub phase: Phase,
     /// Shown in the comparison view.
     pub compared: bool,
+    /// Its colour in the run list, the comparison and the legends (an index into the
+    /// palette), kept while the run lives so that deleting another never recolours it.
+    pub color: usize,
     /// Started by a sweep: its settings differ from the loaded experiment on purpose.
     pub(super) from_sweep: bool,
     /// The last step written to or read from a session file.
@@ -69,6 +72,7 @@ impl LiveRun {
             history: RunHistory::default(),
             phase: Phase::NotStarted,
             compared: true,
+            color: 0,
             from_sweep: false,
             saved_step: 0,
             rate: StepRate::default(),
@@ -88,6 +92,7 @@ impl LiveRun {
             history,
             phase: Phase::Loaded,
             compared: true,
+            color: 0,
             from_sweep: false,
             rate: StepRate::default(),
         }

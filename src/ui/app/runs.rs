@@ -48,7 +48,7 @@ impl GradLabApp {
                 name: &run.name,
                 config: &run.config,
                 history: &run.history,
-                color: theme::run_color(index),
+                color: theme::run_color(run.color),
                 differences: match reference {
                     Some(first) if index > 0 => {
                         let found = crate::config::differences(first, &run.config);
@@ -88,8 +88,17 @@ impl GradLabApp {
     pub fn add_run(&mut self, run: LiveRun) {
         self.next_run_id = self.next_run_id.max(run.run_id + 1);
         let run_id = run.run_id;
+        let mut run = run;
+        run.color = self.free_color();
         self.runs.push(run);
         self.select(run_id);
+    }
+
+    /// The palette colour fewest runs have (the first of those), for a new run.
+    pub(super) fn free_color(&self) -> usize {
+        (0..theme::RUN_COLOR_COUNT)
+            .min_by_key(|&color| self.runs.iter().filter(|r| r.color == color).count())
+            .unwrap_or(0)
     }
 
     /// "run N" for the first N from the list's length up that no run is called yet.
@@ -279,9 +288,10 @@ impl GradLabApp {
         let config = self.draft.clone();
         if let Some(run) = self.run_mut() {
             let name = std::mem::take(&mut run.name);
-            let compared = run.compared;
+            let (compared, color) = (run.compared, run.color);
             *run = LiveRun::not_started(run_id, name, config);
             run.compared = compared;
+            run.color = color;
         }
         self.selected = run_id;
         if !self.runs.iter().any(LiveRun::is_started) {
@@ -416,9 +426,10 @@ impl GradLabApp {
                 // The settings stay, so that they can be corrected and started again.
                 let name = std::mem::take(&mut run.name);
                 let config = run.config.clone();
-                let compared = run.compared;
+                let (compared, color) = (run.compared, run.color);
                 *run = LiveRun::not_started(run.run_id, name, config);
                 run.compared = compared;
+                run.color = color;
             }
             WorkerEvent::Opened { .. }
             | WorkerEvent::OpenFailed { .. }

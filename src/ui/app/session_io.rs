@@ -9,6 +9,7 @@ use super::{GradLabApp, LiveRun, Notice, RECOVERY_FILE, RECOVERY_INTERVAL, recov
 use crate::session::{MAX_RUNS, ViewState};
 use crate::train::{Command, OpenedRun, RunToSave};
 use crate::ui::session_browser::SESSIONS_FOLDER;
+use crate::ui::theme;
 
 impl GradLabApp {
     /// Opens a session in place of the runs on screen; over unsaved work it asks first
@@ -196,6 +197,7 @@ impl GradLabApp {
                     live
                 };
                 live.compared = view.is_compared(index);
+                live.color = index % theme::RUN_COLOR_COUNT;
                 live
             })
             .collect();

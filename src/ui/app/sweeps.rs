@@ -70,6 +70,7 @@ impl GradLabApp {
             run.mark_starting(run_id, queued.config);
             run.compared = false;
             run.from_sweep = true;
+            run.color = self.free_color();
             self.runs.push(run);
             sweep.mark_started(run_id);
             if std::mem::take(&mut follow) {
