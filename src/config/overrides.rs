@@ -85,6 +85,19 @@ fn parse_like(current: &Value, raw: &str) -> Value {
     if current.is_string() {
         return Value::String(raw.to_owned());
     }
+    // Numbers as people type them: `1e3`, `05` and `20.0` are numbers (and the first
+    // and last whole ones) though JSON would read them otherwise or not at all.
+    if current.is_number()
+        && let Ok(number) = raw.parse::<f64>()
+    {
+        let whole = number.fract() == 0.0 && number.abs() < 9.0e15;
+        if (current.is_u64() || current.is_i64()) && whole {
+            return Value::from(number as i64);
+        }
+        if let Some(number) = serde_json::Number::from_f64(number) {
+            return Value::Number(number);
+        }
+    }
     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
 }
 
@@ -92,6 +105,30 @@ fn parse_like(current: &Value, raw: &str) -> Value {
 mod tests {
     use super::*;
     use crate::config::{Activation, Init};
+
+    #[test]
+    fn numbers_are_read_as_people_type_them() -> Result<(), ConfigError> {
+        let config = Config::default();
+        assert_eq!(apply_override(&config, "model.depth=1e1")?.model.depth, 10);
+        assert_eq!(apply_override(&config, "model.depth=05")?.model.depth, 5);
+        assert_eq!(apply_override(&config, "model.depth=30.0")?.model.depth, 30);
+        assert!((apply_override(&config, "train.lr=05")?.train.lr - 5.0).abs() < 1e-12);
+        for (assignment, expected) in [
+            ("model.depth=2.5", "2.5"),
+            ("model.depth=-3", "-3"),
+            ("model.depth=many", "many"),
+        ] {
+            let Err(err) = apply_override(&config, assignment) else {
+                panic!("{assignment} was taken");
+            };
+            let message = err.to_string();
+            assert!(
+                message.contains("whole number") && message.contains(expected),
+                "{message}"
+            );
+        }
+        Ok(())
+    }
 
     #[test]
     fn sets_nested_values_of_each_kind() -> Result<(), ConfigError> {
