@@ -27,6 +27,13 @@ impl GradLabApp {
             return;
         }
         let unstarted_base = self.run().filter(|r| !r.is_started()).map(|r| r.run_id);
+        // The comparison at the end is the sweep's; the other runs are unticked (and
+        // the notice says so), so that a tick brings any of them back into it.
+        let unticked = self
+            .runs
+            .iter()
+            .filter(|r| r.compared && r.is_started())
+            .count();
         for run in &mut self.runs {
             run.compared = false;
         }
@@ -43,8 +50,13 @@ impl GradLabApp {
         {
             self.runs.retain(|r| r.run_id != base);
         }
+        let others = match unticked {
+            0 => String::new(),
+            1 => "; the run ticked before is unticked (tick it to compare it too)".to_owned(),
+            n => format!("; the {n} runs ticked before are unticked (tick any to compare it too)"),
+        };
         self.notice = Some(Notice::Info(format!(
-            "sweep of {key} queued: {count} runs, each added to the list when it starts"
+            "sweep of {key} queued: {count} runs, each added to the list when it starts{others}"
         )));
     }
 
