@@ -334,14 +334,14 @@ impl Trainer {
         };
 
         // The update, and how far it moved each weight matrix relative to its size.
-        let weights_before = weight_indices
-            .iter()
-            .map(|&i| params[i].var.as_tensor().copy())
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        self.optimizer.step(&params, &param_grads, record.lr)?;
-        for (&i, before) in weight_indices.iter().zip(&weights_before) {
-            let change = tensor_norm(&(params[i].var.as_tensor() - before)?)?;
-            record.update_ratio.push(change / tensor_norm(before)?);
+        let moved = self.optimizer.step(&params, &param_grads, record.lr)?;
+        for &i in &weight_indices {
+            let ratio = match moved[i] {
+                Some(norms) => norms.change / norms.before,
+                // Without a gradient the weights stay where they were.
+                None => 0.0 / tensor_norm(params[i].var.as_tensor())?,
+            };
+            record.update_ratio.push(ratio);
         }
         if let Network::Mlp(mlp) = &self.model {
             record.prelu_slope = mlp.prelu_slopes()?;

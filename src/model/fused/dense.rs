@@ -78,28 +78,43 @@ impl Dense {
         output: &Tensor,
     ) -> Result<(Tensor, Tensor)> {
         let (batch, cols) = grad.dims2()?;
+        if self.activation == FusedActivation::Identity {
+            let bias_grad = with_slice::<T, _>(grad, |g| Ok(column_sums(g, cols)))?;
+            return Ok((
+                grad.clone(),
+                Tensor::from_vec(bias_grad, cols, &Device::Cpu)?,
+            ));
+        }
         let z = self.pre_activation.get().unwrap_or(output);
-        let mut bias_grad = vec![T::zero(); cols];
-        let dz = with_slice::<T, _>(grad, |g| {
+        let act = self.activation;
+        let dz: Vec<T> = with_slice::<T, _>(grad, |g| {
             with_slice::<T, _>(z, |z| {
                 with_slice::<T, _>(output, |a| {
-                    let mut dz = Vec::with_capacity(g.len());
-                    for ((g, z), a) in rows(g, cols).zip(rows(z, cols)).zip(rows(a, cols)) {
-                        for (((&g, &z), &a), sum) in g.iter().zip(z).zip(a).zip(&mut bias_grad) {
-                            let d = self.activation.backward(g, z, a);
-                            *sum += d;
-                            dz.push(d);
-                        }
-                    }
-                    Ok(dz)
+                    Ok(g.iter()
+                        .zip(z)
+                        .zip(a)
+                        .map(|((&g, &z), &a)| act.backward(g, z, a))
+                        .collect())
                 })
             })
         })?;
+        let bias_grad = column_sums(&dz, cols);
         Ok((
             Tensor::from_vec(dz, (batch, cols), &Device::Cpu)?,
             Tensor::from_vec(bias_grad, cols, &Device::Cpu)?,
         ))
     }
+}
+
+/// The sum of each column of a row-major matrix `cols` wide, rows added in order.
+fn column_sums<T: Float>(values: &[T], cols: usize) -> Vec<T> {
+    let mut sums = vec![T::zero(); cols];
+    for row in rows(values, cols) {
+        for (sum, &v) in sums.iter_mut().zip(row) {
+            *sum += v;
+        }
+    }
+    sums
 }
 
 impl CustomOp3 for Dense {
