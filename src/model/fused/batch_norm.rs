@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 
-use super::{Float, FusedActivation, Slot, contiguous, fill, rows, with_slice};
+use super::{Float, FusedActivation, Slot, activate, contiguous, fill, rows, with_slice};
 
 /// The batch's mean and biased variance of each unit, shaped `1 × units`.
 pub struct BatchStats {
@@ -126,15 +126,7 @@ impl BatchNormTrain {
         if self.stats.set(Stats { mean, var, inv_std }).is_err() {
             candle_core::bail!("batch norm: the op ran twice");
         }
-        if self.activation == FusedActivation::Identity {
-            return Ok(T::to_cpu_storage_owned(y));
-        }
-        let a: Vec<T> = y.iter().map(|&v| self.activation.value(v)).collect();
-        fill(
-            &self.pre_activation,
-            Tensor::from_vec(y, (batch, units), &Device::Cpu)?,
-        )?;
-        Ok(T::to_cpu_storage_owned(a))
+        activate(self.activation, y, (batch, units), &self.pre_activation)
     }
 
     /// (∂L/∂u, ∂L/∂γ, ∂L/∂β).

@@ -5,7 +5,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 
-use super::{Float, FusedActivation, Slot, contiguous, fill, rows, with_slice};
+use super::{Float, FusedActivation, Slot, activate, contiguous, fill, rows, with_slice};
 
 /// What a dense layer gives back.
 pub struct DenseOutput {
@@ -60,15 +60,7 @@ impl Dense {
                 *v += b;
             }
         }
-        if self.activation == FusedActivation::Identity {
-            return Ok(T::to_cpu_storage_owned(z));
-        }
-        let a: Vec<T> = z.iter().map(|&v| self.activation.value(v)).collect();
-        fill(
-            &self.pre_activation,
-            Tensor::from_vec(z, shape, &Device::Cpu)?,
-        )?;
-        Ok(T::to_cpu_storage_owned(a))
+        activate(self.activation, z, shape, &self.pre_activation)
     }
 
     /// ∂L/∂z and its column sums (the bias gradient) in one pass.

@@ -13,7 +13,11 @@ mod dense;
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor, WithDType};
+use candle_core::{
+    CpuStorage, CustomOp1, Device, Layout, Result, Shape, Storage, Tensor, WithDType,
+};
+
+use super::recurrence::Real;
 
 pub use batch_norm::{BatchStats, batch_norm_train};
 pub use dense::dense;
@@ -24,7 +28,7 @@ use crate::config::Activation;
 pub type Slot = Arc<OnceLock<Tensor>>;
 
 /// The activations computed inside a fused op: those whose forward and derivative are
-/// a line each and agree with candle's own ops element for element. Others run as
+/// a line each, with candle's conventions. Others run as
 /// candle ops after a fused op with [`FusedActivation::Identity`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FusedActivation {
@@ -45,12 +49,12 @@ impl FusedActivation {
         }
     }
 
-    /// f(z), as candle computes it (`max(z, 0)`, `1/(e^(−z) + 1)`, `tanh z`).
+    /// f(z): `max(z, 0)` as candle computes it, 1/(1 + e^(−z)) and tanh z.
     fn value<T: Float>(self, z: T) -> T {
         match self {
             Self::Identity => z,
             Self::Relu => z.max_zero(),
-            Self::Sigmoid => T::one() / ((-z).exp() + T::one()),
+            Self::Sigmoid => z.sigmoid(),
             Self::Tanh => z.tanh(),
         }
     }
@@ -67,9 +71,10 @@ impl FusedActivation {
     }
 }
 
-/// The element types the fused ops compute in.
+/// The element types the fused ops compute in: sigmoid and tanh are the recurrence's
+/// vectorising forms, within a few units in the last place of the C library's.
 pub trait Float: WithDType + std::ops::Neg<Output = Self> {
-    fn exp(self) -> Self;
+    fn sigmoid(self) -> Self;
     fn tanh(self) -> Self;
     fn max_zero(self) -> Self;
 }
@@ -77,11 +82,11 @@ pub trait Float: WithDType + std::ops::Neg<Output = Self> {
 macro_rules! float {
     ($t:ty) => {
         impl Float for $t {
-            fn exp(self) -> Self {
-                <$t>::exp(self)
+            fn sigmoid(self) -> Self {
+                Real::sigmoid_fast(self)
             }
             fn tanh(self) -> Self {
-                <$t>::tanh(self)
+                Real::tanh_fast(self)
             }
             fn max_zero(self) -> Self {
                 self.max(0.0)
@@ -91,6 +96,25 @@ macro_rules! float {
 }
 float!(f32);
 float!(f64);
+
+/// Applies `activation` to `values` (`shape`), keeping `values` in `pre_activation`
+/// unless the activation is the identity.
+fn activate<T: Float>(
+    activation: FusedActivation,
+    values: Vec<T>,
+    shape: impl Into<Shape>,
+    pre_activation: &Slot,
+) -> Result<CpuStorage> {
+    if activation == FusedActivation::Identity {
+        return Ok(T::to_cpu_storage_owned(values));
+    }
+    let a: Vec<T> = values.iter().map(|&v| activation.value(v)).collect();
+    fill(
+        pre_activation,
+        Tensor::from_vec(values, shape, &Device::Cpu)?,
+    )?;
+    Ok(T::to_cpu_storage_owned(a))
+}
 
 /// The elements of a contiguous CPU storage under `layout`.
 fn contiguous<'a, T: Float>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [T]> {
