@@ -11,7 +11,9 @@ use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 
-use super::{Float, FusedActivation, Slot, activate, contiguous, fill, rows, with_slice};
+use super::{
+    Float, FusedActivation, Slot, activate, backward_all, contiguous, fill, rows, with_slice,
+};
 
 /// The batch's mean and biased variance of each unit, shaped `1 × units`.
 pub struct BatchStats {
@@ -75,6 +77,41 @@ struct Stats {
     var: Vec<f64>,
     /// 1/√(σ² + ε).
     inv_std: Vec<f64>,
+}
+
+impl Stats {
+    /// (∂L/∂u, ∂L/∂γ, ∂L/∂β) from dy = ∂L/∂y, the input u and γ; ∂L/∂u is written over
+    /// dy. Plain index loops over rows, so that the compiler vectorises them.
+    fn backward<T: Float>(&self, mut dy: Vec<T>, u: &[T], gamma: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+        let units = gamma.len();
+        let n = (u.len() / units.max(1)) as f64;
+        let (mean, inv_std) = (&self.mean[..units], &self.inv_std[..units]);
+        let mut sum_dy = vec![0.0f64; units];
+        let mut sum_dy_xhat = vec![0.0f64; units];
+        for (d, u) in rows(&dy, units).zip(rows(u, units)) {
+            let (d, u) = (&d[..units], &u[..units]);
+            for c in 0..units {
+                let d = d[c].to_f64();
+                sum_dy[c] += d;
+                sum_dy_xhat[c] += d * (u[c].to_f64() - mean[c]) * inv_std[c];
+            }
+        }
+        let factor: Vec<f64> = gamma
+            .iter()
+            .zip(inv_std)
+            .map(|(g, inv)| g.to_f64() * inv / n)
+            .collect();
+        for (d, u) in dy.chunks_exact_mut(units).zip(rows(u, units)) {
+            let (d, u) = (&mut d[..units], &u[..units]);
+            for c in 0..units {
+                let x_hat = (u[c].to_f64() - mean[c]) * inv_std[c];
+                let du = factor[c] * (n * d[c].to_f64() - sum_dy[c] - x_hat * sum_dy_xhat[c]);
+                d[c] = T::from_f64(du);
+            }
+        }
+        let cast = |v: &[f64]| -> Vec<T> { v.iter().map(|&x| T::from_f64(x)).collect() };
+        (dy, cast(&sum_dy_xhat), cast(&sum_dy))
+    }
 }
 
 struct BatchNormTrain {
@@ -142,59 +179,13 @@ impl BatchNormTrain {
         };
         let (batch, units) = u.dims2()?;
         let y = self.pre_activation.get().unwrap_or(output);
-        let act = self.activation;
-        let n = batch as f64;
         let (u_grad, gamma_grad, beta_grad) = with_slice::<T, _>(u, |u| {
             with_slice::<T, _>(grad, |g| {
                 with_slice::<T, _>(y, |y| {
                     with_slice::<T, _>(output, |a| {
                         with_slice::<T, _>(gamma, |gamma| {
-                            let dy_rows = || {
-                                rows(g, units)
-                                    .zip(rows(y, units))
-                                    .zip(rows(a, units))
-                                    .zip(rows(u, units))
-                                    .map(|(((g, y), a), u)| {
-                                        g.iter().zip(y).zip(a).zip(u).zip(&stats.mean).map(
-                                            |((((&g, &y), &a), &u), &m)| {
-                                                (act.backward(g, y, a).to_f64(), u.to_f64() - m)
-                                            },
-                                        )
-                                    })
-                            };
-                            let mut sum_dy = vec![0.0f64; units];
-                            let mut sum_dy_xhat = vec![0.0f64; units];
-                            for row in dy_rows() {
-                                for ((((dy, centred), s), sx), inv) in row
-                                    .zip(&mut sum_dy)
-                                    .zip(&mut sum_dy_xhat)
-                                    .zip(&stats.inv_std)
-                                {
-                                    *s += dy;
-                                    *sx += dy * centred * inv;
-                                }
-                            }
-                            let factor: Vec<f64> = gamma
-                                .iter()
-                                .zip(&stats.inv_std)
-                                .map(|(g, inv)| g.to_f64() * inv / n)
-                                .collect();
-                            let mut u_grad = Vec::with_capacity(batch * units);
-                            for row in dy_rows() {
-                                for (((((dy, centred), s), sx), inv), f) in row
-                                    .zip(&sum_dy)
-                                    .zip(&sum_dy_xhat)
-                                    .zip(&stats.inv_std)
-                                    .zip(&factor)
-                                {
-                                    let x_hat = centred * inv;
-                                    u_grad.push(T::from_f64(f * (n * dy - s - x_hat * sx)));
-                                }
-                            }
-                            let cast = |v: &[f64]| -> Vec<T> {
-                                v.iter().map(|&x| T::from_f64(x)).collect()
-                            };
-                            Ok((u_grad, cast(&sum_dy_xhat), cast(&sum_dy)))
+                            let dy = backward_all(self.activation, g, y, a);
+                            Ok(stats.backward(dy, u, gamma))
                         })
                     })
                 })

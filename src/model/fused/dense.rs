@@ -5,7 +5,9 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 
-use super::{Float, FusedActivation, Slot, activate, contiguous, fill, rows, with_slice};
+use super::{
+    Float, FusedActivation, Slot, activate, backward_all, contiguous, fill, rows, with_slice,
+};
 
 /// What a dense layer gives back.
 pub struct DenseOutput {
@@ -81,13 +83,7 @@ impl Dense {
         let act = self.activation;
         let dz: Vec<T> = with_slice::<T, _>(grad, |g| {
             with_slice::<T, _>(z, |z| {
-                with_slice::<T, _>(output, |a| {
-                    Ok(g.iter()
-                        .zip(z)
-                        .zip(a)
-                        .map(|((&g, &z), &a)| act.backward(g, z, a))
-                        .collect())
-                })
+                with_slice::<T, _>(output, |a| Ok(backward_all(act, g, z, a)))
             })
         })?;
         let bias_grad = column_sums(&dz, cols);
