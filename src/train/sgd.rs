@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor};
 
-/// The norms of one update, before the learning rate is known to anyone else.
+/// The two norms of one parameter's update ratio.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct UpdateNorms {
     /// ‖w_after − w_before‖.
