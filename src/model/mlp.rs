@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
 use super::activation::PRELU_INIT;
+use super::fused::{FusedActivation, Slot, batch_norm_train, dense, tap};
 use super::{apply_activation, init::draw_weights};
 use crate::config::{Activation, ModelConfig};
 
@@ -71,6 +72,26 @@ impl BatchNorm {
             .broadcast_add(self.beta.as_tensor())
     }
 
+    /// Training mode as one fused op (see [`batch_norm_train`]), followed by
+    /// `activation` when it can be fused: (output, pre-activation, ∂L/∂output slot).
+    fn forward_train(
+        &self,
+        z: &Tensor,
+        activation: FusedActivation,
+        keep_output_grad: bool,
+    ) -> Result<(Tensor, Tensor, Option<Slot>)> {
+        let out = batch_norm_train(
+            z,
+            self.gamma.as_tensor(),
+            self.beta.as_tensor(),
+            BN_EPSILON,
+            activation,
+            keep_output_grad,
+        )?;
+        self.update_running(&out.stats.mean, &out.stats.var, z.dim(0)?)?;
+        Ok((out.output, out.pre_activation, out.output_grad))
+    }
+
     fn update_running(&self, mean: &Tensor, var: &Tensor, batch: usize) -> Result<()> {
         // The running variance is the unbiased estimate, as in the paper.
         let unbiased = if batch > 1 {
@@ -100,8 +121,11 @@ pub enum Mode {
 pub struct Trace {
     /// The input of each hidden layer's activation (after batch norm, if any).
     pub pre_activations: Vec<Tensor>,
-    /// The output of every layer, output layer last (before any probe is added).
+    /// The output of every layer, output layer last.
     pub outputs: Vec<Tensor>,
+    /// When probed: one slot per layer that the backward pass fills with ∂L/∂h_l, the
+    /// gradient of the layer's output. A slot left empty means no gradient reached it.
+    pub output_grads: Vec<Slot>,
 }
 
 /// One trainable tensor and whether weight decay applies to it.
@@ -288,49 +312,97 @@ impl Mlp {
 
     /// Computes the logits of a batch and keeps what the probes need.
     ///
-    /// With `probes` (one zero-valued variable per layer, shaped like that layer's
-    /// output), each layer's output `h_l` becomes `h_l + p_l`: the value is unchanged
-    /// and the gradient of `p_l` is ∂L/∂h_l, which candle would otherwise drop during
-    /// the backward pass. `dropout_masks` (one per hidden layer, entries 0 or
-    /// 1/(1 − rate)) are applied in training mode.
+    /// With `probe`, the trace holds one slot per layer that the backward pass fills
+    /// with ∂L/∂h_l (which candle would otherwise drop): the fused op that produces
+    /// h_l keeps it, or, where a residual addition or dropout follows that op, a tap on
+    /// h_l. `dropout_masks` (one per hidden layer, entries 0 or 1/(1 − rate)) are
+    /// applied in training mode.
     pub fn forward(
         &self,
         x: &Tensor,
         mode: Mode,
-        probes: Option<&[Var]>,
+        probe: bool,
         dropout_masks: Option<&[Tensor]>,
     ) -> Result<(Tensor, Trace)> {
         let last = self.layers.len() - 1;
         let mut trace = Trace::default();
-        let mut outputs_with_probe: Vec<Tensor> = Vec::with_capacity(self.layers.len());
         let mut h = x.clone();
         for (index, layer) in self.layers.iter().enumerate() {
-            let mut z = layer.forward(&h)?;
-            if index < last {
-                if let Some(norm) = self.norms.get(index) {
-                    z = norm.forward(&z, mode)?;
-                }
-                let slope = self.prelu_slopes.get(index).map(Var::as_tensor);
-                let mut a = apply_activation(&z, self.activation, self.leaky_slope, slope)?;
+            let mask = dropout_masks
+                .filter(|_| mode == Mode::Train)
+                .and_then(|m| m.get(index));
+            // The op's own output is h_l unless a skip or dropout follows it.
+            let op_is_output = !self.has_skip(index + 1) && mask.is_none();
+            let keep = probe && op_is_output;
+            let (mut a, mut grad_slot) = if index < last {
+                let (a, z, slot) = self.hidden_layer(index, layer, &h, mode, keep)?;
                 trace.pre_activations.push(z);
-                if self.has_skip(index + 1) {
-                    a = (a + &outputs_with_probe[index - self.residual_every])?;
-                }
-                if mode == Mode::Train
-                    && let Some(mask) = dropout_masks.and_then(|m| m.get(index))
-                {
-                    a = a.mul(mask)?;
-                }
-                h = a;
+                (a, slot)
             } else {
-                h = z;
+                let out = dense(
+                    &h,
+                    layer.weight.as_tensor(),
+                    layer.bias.as_tensor(),
+                    FusedActivation::Identity,
+                    keep,
+                )?;
+                (out.output, out.output_grad)
+            };
+            if self.has_skip(index + 1) {
+                a = (a + &trace.outputs[index - self.residual_every])?;
             }
-            trace.outputs.push(h.clone());
-            if let Some(probe) = probes.and_then(|p| p.get(index)) {
-                h = h.add(probe.as_tensor())?;
+            if let Some(mask) = mask {
+                a = a.mul(mask)?;
             }
-            outputs_with_probe.push(h.clone());
+            if probe && grad_slot.is_none() {
+                let (tapped, slot) = tap(&a)?;
+                a = tapped;
+                grad_slot = Some(slot);
+            }
+            trace.output_grads.extend(grad_slot);
+            trace.outputs.push(a.clone());
+            h = a;
         }
         Ok((h, trace))
+    }
+
+    /// One hidden layer up to its activation: (output, pre-activation, the slot of
+    /// ∂L/∂output if asked for and the activation was fused).
+    fn hidden_layer(
+        &self,
+        index: usize,
+        layer: &Linear,
+        h: &Tensor,
+        mode: Mode,
+        keep_output_grad: bool,
+    ) -> Result<(Tensor, Tensor, Option<Slot>)> {
+        let slope = self.prelu_slopes.get(index).map(Var::as_tensor);
+        let fused = FusedActivation::of(self.activation).filter(|_| slope.is_none());
+        let (w, b) = (layer.weight.as_tensor(), layer.bias.as_tensor());
+        let (z, a, slot) = match (self.norms.get(index), mode, fused) {
+            (Some(norm), Mode::Train, _) => {
+                let u = dense(h, w, b, FusedActivation::Identity, false)?.output;
+                let act = fused.unwrap_or(FusedActivation::Identity);
+                let (out, z, slot) = norm.forward_train(&u, act, keep_output_grad)?;
+                (z, fused.map(|_| out), slot)
+            }
+            (Some(norm), Mode::Eval, _) => (norm.forward(&layer.forward(h)?, mode)?, None, None),
+            (None, _, Some(act)) => {
+                let out = dense(h, w, b, act, keep_output_grad)?;
+                (out.pre_activation, Some(out.output), out.output_grad)
+            }
+            (None, _, None) => (
+                dense(h, w, b, FusedActivation::Identity, false)?.output,
+                None,
+                None,
+            ),
+        };
+        match a {
+            Some(a) => Ok((a, z, slot)),
+            None => {
+                let a = apply_activation(&z, self.activation, self.leaky_slope, slope)?;
+                Ok((a, z, None))
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Networks on candle: the multilayer perceptron, its activations and initialisers.
 
 pub mod activation;
+pub mod fused;
 pub mod init;
 mod mlp;
 mod recurrence;

@@ -7,6 +7,7 @@ pub mod optim;
 pub mod probes;
 mod record;
 pub mod rows;
+mod sgd;
 mod trainer;
 mod worker;
 

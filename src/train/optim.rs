@@ -3,6 +3,8 @@
 
 use candle_core::{Result, Tensor};
 
+use super::norm::tensor_norm;
+use super::sgd::{UpdateNorms, sgd_in_place};
 use crate::config::{Clip, Optimizer, Schedule, TrainConfig};
 use crate::model::Parameter;
 
@@ -132,20 +134,29 @@ impl OptimizerState {
         }
     }
 
-    /// Updates every parameter from its gradient (a missing gradient is zero).
+    /// Updates every parameter from its gradient (a missing gradient is zero) and
+    /// returns how far each parameter with a gradient moved, and its norm before.
     pub fn step(
         &mut self,
         params: &[Parameter<'_>],
         grads: &[Option<Tensor>],
         lr: f64,
-    ) -> Result<()> {
+    ) -> Result<Vec<Option<UpdateNorms>>> {
         self.steps_taken = self.steps_taken.saturating_add(1);
+        let mut moved = Vec::with_capacity(params.len());
         for (index, (param, grad)) in params.iter().zip(grads).enumerate() {
             let Some(grad) = grad else {
+                moved.push(None);
                 continue;
             };
             let weight = param.var.as_tensor();
             let decay = if param.decays { self.weight_decay } else { 0.0 };
+            if self.kind == Optimizer::Sgd
+                && let Some(norms) = sgd_in_place(weight, grad, lr, decay)?
+            {
+                moved.push(Some(norms));
+                continue;
+            }
             // Coupled L2: the penalty's gradient joins the loss's (all but AdamW).
             let grad = if decay > 0.0 && self.kind != Optimizer::Adamw {
                 (grad + (weight * decay)?)?
@@ -158,9 +169,13 @@ impl OptimizerState {
                 // Decoupled decay (Loshchilov & Hutter 2019): shrink the weights directly.
                 next = (next - (weight * (lr * decay))?)?;
             }
+            moved.push(Some(UpdateNorms {
+                change: tensor_norm(&(&next - weight)?)?,
+                before: tensor_norm(weight)?,
+            }));
             param.var.set(&next)?;
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// The direction to step in, before the learning rate.

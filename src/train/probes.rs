@@ -29,21 +29,44 @@ pub fn saturation<T: Copy + Into<f64>>(
         return (0.0, 0.0);
     }
     let threshold = SATURATION_FRACTION * max_derivative(activation, slope);
-    let test = UnitTest::new(activation, slope, threshold);
-    let mut saturated = 0usize;
-    let mut alive = vec![false; units];
-    for row in pre_activation.chunks(units) {
-        for (unit, &z) in row.iter().enumerate() {
-            let (is_saturated, is_zero) = test.classify(z.into());
-            saturated += usize::from(is_saturated);
-            alive[unit] |= !is_zero;
+    // One loop per kind of test, so that the test is decided outside the loop.
+    let (saturated, alive) = match UnitTest::new(activation, slope, threshold) {
+        UnitTest::Symmetric(saturated_from, zero_from) => count(pre_activation, units, |z| {
+            let a = z.abs();
+            (a > saturated_from, a >= zero_from)
+        }),
+        test @ UnitTest::Piecewise { .. } => {
+            let (positive, negative) = (test.classify(1.0), test.classify(-1.0));
+            count(pre_activation, units, |z| {
+                if z > 0.0 { positive } else { negative }
+            })
         }
-    }
+        test @ UnitTest::Direct { .. } => count(pre_activation, units, |z| test.classify(z)),
+    };
     let dead = alive.iter().filter(|&&a| !a).count();
     (
         saturated as f64 / pre_activation.len() as f64,
         dead as f64 / units as f64,
     )
+}
+
+/// The number of saturated values, and for each unit whether any value of it has a
+/// nonzero derivative, by `classify` (saturated, derivative exactly zero).
+fn count<T: Copy + Into<f64>>(
+    pre_activation: &[T],
+    units: usize,
+    classify: impl Fn(f64) -> (bool, bool),
+) -> (usize, Vec<bool>) {
+    let mut saturated = 0usize;
+    let mut alive = vec![false; units];
+    for row in pre_activation.chunks(units) {
+        for (alive, &z) in alive.iter_mut().zip(row) {
+            let (is_saturated, is_zero) = classify(z.into());
+            saturated += usize::from(is_saturated);
+            *alive |= !is_zero;
+        }
+    }
+    (saturated, alive)
 }
 
 /// How a pre-activation z is classified, worked out once per layer so that the
@@ -304,6 +327,36 @@ mod tests {
                 let d = derivative(activation, z, slope).abs();
                 assert_eq!(test.classify(z).1, d == 0.0, "{activation:?} zero at {z}");
             }
+        }
+    }
+
+    /// The counting loops agree with the derivative itself, value by value, for every
+    /// activation on a batch that includes zeros, ties and values far in the tails.
+    #[test]
+    fn saturation_counts_agree_with_the_derivative() {
+        let units = 7;
+        let z: Vec<f64> = (0..700)
+            .map(|i| match i % 9 {
+                0 => 0.0,
+                1 => -50.0,
+                _ => (f64::from(i) * 0.731).sin() * f64::from(i % 13),
+            })
+            .collect();
+        for activation in Activation::ALL {
+            let slope = 0.1;
+            let threshold = SATURATION_FRACTION * max_derivative(activation, slope);
+            let d = |z: f64| derivative(activation, z, slope).abs();
+            let saturated = z.iter().filter(|&&z| d(z) < threshold).count();
+            let dead = (0..units)
+                .filter(|&u| z.iter().skip(u).step_by(units).all(|&z| d(z) == 0.0))
+                .count();
+            let (got_saturated, got_dead) = saturation(&z[..], units, activation, slope);
+            assert_eq!(
+                got_saturated,
+                saturated as f64 / z.len() as f64,
+                "{activation:?}"
+            );
+            assert_eq!(got_dead, dead as f64 / units as f64, "{activation:?}");
         }
     }
 

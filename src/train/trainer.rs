@@ -100,8 +100,8 @@ pub struct Trainer {
     train_y: Tensor,
     test_x: Tensor,
     test_y: Tensor,
-    /// Zero-valued variables added to each layer's output (for recurrent nets, each
-    /// layer's state at each time step, then the read-out) so that ∂L/∂h can be read.
+    /// For recurrent nets, zero-valued variables added to each layer's state at each
+    /// time step, then to the read-out, so that ∂L/∂h can be read.
     probes: Vec<Var>,
     /// The left singular vector of each recurrent weight matrix from the last step,
     /// where the next power iteration starts.
@@ -148,12 +148,8 @@ impl Trainer {
                 dtype,
                 &mut weight_rng,
             )?;
-            let probes = mlp
-                .layer_widths()
-                .into_iter()
-                .map(|width| zeros((batch_size, width)))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            (Network::Mlp(mlp), probes)
+            // The MLP's fused ops hand over ∂L/∂h themselves (see `Mlp::forward`).
+            (Network::Mlp(mlp), Vec::new())
         };
 
         let features = |x: &[f32]| -> Result<Tensor, TrainError> {
@@ -258,8 +254,7 @@ impl Trainer {
         let masks = self.dropout_masks()?;
         let (output, kept) = match &self.model {
             Network::Mlp(mlp) => {
-                let (logits, trace) =
-                    mlp.forward(&x, Mode::Train, Some(&self.probes), masks.as_deref())?;
+                let (logits, trace) = mlp.forward(&x, Mode::Train, true, masks.as_deref())?;
                 (logits, Kept::Mlp(trace))
             }
             Network::Recurrent(net) => {
@@ -287,10 +282,17 @@ impl Trainer {
         let param_norms = grad_norms(&param_grads)?;
         let weight_indices = self.model.weight_indices();
         record.weight_grad_norm = weight_indices.iter().map(|&i| param_norms[i]).collect();
-        let probe_norms = self
-            .probes
-            .iter()
-            .map(|probe| grads.get(probe.as_tensor()).map_or(Ok(0.0), tensor_norm))
+        let probe_grads: Vec<Option<&Tensor>> = match &kept {
+            Kept::Mlp(trace) => trace.output_grads.iter().map(|slot| slot.get()).collect(),
+            Kept::Recurrent(_) => self
+                .probes
+                .iter()
+                .map(|probe| grads.get(probe.as_tensor()))
+                .collect(),
+        };
+        let probe_norms = probe_grads
+            .into_iter()
+            .map(|grad| grad.map_or(Ok(0.0), tensor_norm))
             .collect::<candle_core::Result<Vec<f64>>>()?;
         match &kept {
             Kept::Mlp(trace) => {
@@ -332,14 +334,14 @@ impl Trainer {
         };
 
         // The update, and how far it moved each weight matrix relative to its size.
-        let weights_before = weight_indices
-            .iter()
-            .map(|&i| params[i].var.as_tensor().copy())
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        self.optimizer.step(&params, &param_grads, record.lr)?;
-        for (&i, before) in weight_indices.iter().zip(&weights_before) {
-            let change = tensor_norm(&(params[i].var.as_tensor() - before)?)?;
-            record.update_ratio.push(change / tensor_norm(before)?);
+        let moved = self.optimizer.step(&params, &param_grads, record.lr)?;
+        for &i in &weight_indices {
+            let ratio = match moved[i] {
+                Some(norms) => norms.change / norms.before,
+                // Without a gradient the weights stay where they were.
+                None => 0.0 / tensor_norm(params[i].var.as_tensor())?,
+            };
+            record.update_ratio.push(ratio);
         }
         if let Network::Mlp(mlp) = &self.model {
             record.prelu_slope = mlp.prelu_slopes()?;
@@ -563,7 +565,7 @@ impl Trainer {
     /// statistics): logits, or the prediction of the adding problem.
     pub fn predict(&self, x: &Tensor) -> Result<Tensor, TrainError> {
         Ok(match &self.model {
-            Network::Mlp(mlp) => mlp.forward(x, Mode::Eval, None, None)?.0,
+            Network::Mlp(mlp) => mlp.forward(x, Mode::Eval, false, None)?.0,
             Network::Recurrent(net) => net.forward(x, None)?.0,
         })
     }
