@@ -180,13 +180,25 @@ pub fn moments<T: Copy + Into<f64>>(values: &[T]) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let n = values.len() as f64;
-    let mean = values.iter().map(|&v| v.into()).sum::<f64>() / n;
-    let var = values
-        .iter()
-        .map(|&v| (v.into() - mean).powi(2))
-        .sum::<f64>()
-        / n;
+    let mean = lane_sum(values, |v| v) / n;
+    let var = lane_sum(values, |v| (v - mean) * (v - mean)) / n;
     (mean, var.sqrt())
+}
+
+/// The sum of `f` over `values`, in f64, kept in eight running sums: one running sum
+/// must be added in order and cannot be vectorised; eight fit a vector register.
+fn lane_sum<T: Copy + Into<f64>>(values: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    const LANES: usize = 8;
+    let mut sums = [0.0f64; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (sum, &v) in sums.iter_mut().zip(chunk) {
+            *sum += f(v.into());
+        }
+    }
+    let tail_sum: f64 = tail.iter().map(|&v| f(v.into())).sum();
+    sums.iter().sum::<f64>() + tail_sum
 }
 
 /// Mean of a sigmoid gate's values and the fraction of them that are saturated:
@@ -196,15 +208,9 @@ pub fn gate_stats<T: Copy + Into<f64>>(values: &[T]) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let threshold = SATURATION_FRACTION * 0.25;
-    let mut sum = 0.0;
-    let mut saturated = 0usize;
-    for &v in values {
-        let s: f64 = v.into();
-        sum += s;
-        saturated += usize::from(s * (1.0 - s) < threshold);
-    }
+    let saturated = lane_sum(values, |s| f64::from(u8::from(s * (1.0 - s) < threshold)));
     let n = values.len() as f64;
-    (sum / n, saturated as f64 / n)
+    (lane_sum(values, |s| s) / n, saturated / n)
 }
 
 /// The largest singular value of the `rows × cols` row-major matrix `w`, by power
@@ -365,5 +371,32 @@ mod tests {
         let (mean, std) = moments(&[1.0f64, 3.0, 5.0, 7.0][..]);
         assert!((mean - 4.0).abs() < 1e-12);
         assert!((std - 5f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn moments_and_gates_of_many_values() {
+        // 1, 2, …, 21 (more than the running sums hold, and not a multiple of them):
+        // mean 11, population variance (21² − 1)/12.
+        let values: Vec<f32> = (1..=21u8).map(f32::from).collect();
+        let (mean, std) = moments(&values);
+        assert!((mean - 11.0).abs() < 1e-12, "{mean}");
+        assert!((std - (440.0f64 / 12.0).sqrt()).abs() < 1e-12, "{std}");
+        // 19 gate values, 7 of them saturated (0.001 and 0.9995).
+        let gates: Vec<f32> = (0..19)
+            .map(|i| match i % 3 {
+                0 if i % 6 == 0 => 0.001,
+                0 => 0.9995,
+                _ => 0.5,
+            })
+            .collect();
+        let expected_mean = gates.iter().map(|&g| f64::from(g)).sum::<f64>() / 19.0;
+        let (mean, saturated) = gate_stats(&gates);
+        assert!((mean - expected_mean).abs() < 1e-12);
+        assert!((saturated - 7.0 / 19.0).abs() < 1e-12, "{saturated}");
+        assert!(
+            moments(&[1.0f32, f32::NAN, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+                .0
+                .is_nan()
+        );
     }
 }

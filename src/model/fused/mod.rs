@@ -107,16 +107,17 @@ fn activate<T: Float>(
     shape: impl Into<Shape>,
     pre_activation: &Slot,
 ) -> Result<CpuStorage> {
-    if activation == FusedActivation::Identity {
-        return Ok(T::to_cpu_storage_owned(values));
+    // One loop per activation, each its own closure type and so its own compiled loop
+    // with the match decided outside it: a closure taking the activation as an argument
+    // is compiled once, with the match inside the loop, and does not vectorise.
+    fn each<T: Copy>(values: &[T], f: impl Fn(T) -> T) -> Vec<T> {
+        values.iter().map(|&v| f(v)).collect()
     }
-    // One loop per activation, the match decided outside it, so that each vectorises.
-    let each = |act: FusedActivation| -> Vec<T> { values.iter().map(|&v| act.value(v)).collect() };
     let a = match activation {
-        FusedActivation::Identity => each(FusedActivation::Identity),
-        FusedActivation::Relu => each(FusedActivation::Relu),
-        FusedActivation::Sigmoid => each(FusedActivation::Sigmoid),
-        FusedActivation::Tanh => each(FusedActivation::Tanh),
+        FusedActivation::Identity => return Ok(T::to_cpu_storage_owned(values)),
+        FusedActivation::Relu => each(&values, |v| FusedActivation::Relu.value(v)),
+        FusedActivation::Sigmoid => each(&values, |v| FusedActivation::Sigmoid.value(v)),
+        FusedActivation::Tanh => each(&values, |v| FusedActivation::Tanh.value(v)),
     };
     fill(
         pre_activation,
@@ -153,18 +154,24 @@ fn with_slice<T: Float, R>(tensor: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -
 /// ∂L/∂z for every element from ∂L/∂a, z and a (see [`FusedActivation::backward`]).
 fn backward_all<T: Float>(activation: FusedActivation, grad: &[T], z: &[T], a: &[T]) -> Vec<T> {
     // One loop per activation, as in `activate`.
-    let each = |act: FusedActivation| -> Vec<T> {
+    fn each<T: Copy>(grad: &[T], z: &[T], a: &[T], f: impl Fn(T, T, T) -> T) -> Vec<T> {
         grad.iter()
             .zip(z)
             .zip(a)
-            .map(|((&g, &z), &a)| act.backward(g, z, a))
+            .map(|((&g, &z), &a)| f(g, z, a))
             .collect()
-    };
+    }
     match activation {
         FusedActivation::Identity => grad.to_vec(),
-        FusedActivation::Relu => each(FusedActivation::Relu),
-        FusedActivation::Sigmoid => each(FusedActivation::Sigmoid),
-        FusedActivation::Tanh => each(FusedActivation::Tanh),
+        FusedActivation::Relu => each(grad, z, a, |g, z, a| {
+            FusedActivation::Relu.backward(g, z, a)
+        }),
+        FusedActivation::Sigmoid => each(grad, z, a, |g, z, a| {
+            FusedActivation::Sigmoid.backward(g, z, a)
+        }),
+        FusedActivation::Tanh => each(grad, z, a, |g, z, a| {
+            FusedActivation::Tanh.backward(g, z, a)
+        }),
     }
 }
 
