@@ -1,7 +1,9 @@
-//! One training step of the default experiment and of the w1 reference workload,
-//! every probe on, as the app runs them.
+//! One training step of the default experiment and of each reference workload, every
+//! probe on, as the app runs them; and the machine's matrix-product speed, the
+//! roofline the wide MLPs are measured against.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use candle_core::{Device, Tensor};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gradlab::bench::Workload;
 use gradlab::config::Config;
 use gradlab::presets;
@@ -44,6 +46,38 @@ fn recurrent_steps(c: &mut Criterion) {
     }
 }
 
+/// The 50 × 256 MLPs, with and without batch norm: about 4.9 GFLOP a step each.
+fn wide_steps(c: &mut Criterion) {
+    for (workload, name) in [
+        (Workload::W2nobn, "step/w2nobn 50x256 relu batch 256"),
+        (Workload::W2, "step/w2 50x256 relu batch-norm batch 256"),
+    ] {
+        if let Ok(config) = workload.config() {
+            step_of(c, name, &config);
+        }
+    }
+}
+
+/// Square f32 products through candle on the trainer's thread setting; the throughput
+/// criterion prints ("elem/s") is floating-point operations a second.
+fn products(c: &mut Criterion) {
+    let mut group = c.benchmark_group("matmul");
+    for n in [256usize, 1024] {
+        let (Ok(a), Ok(b)) = (
+            Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu),
+            Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu),
+        ) else {
+            eprintln!("matmul: cannot make the operands");
+            return;
+        };
+        group.throughput(Throughput::Elements(2 * (n as u64).pow(3)));
+        group.bench_function(format!("{n}^3"), |bench| {
+            bench.iter(|| a.matmul(&b).map(|p| p.dims().len()).unwrap_or(0));
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     // The lab's figure fonts replace the system fonts criterion's plots would use.
@@ -55,4 +89,9 @@ criterion_group! {
     config = Criterion::default().without_plots().sample_size(20);
     targets = recurrent_steps
 }
-criterion_main!(benches, recurrent);
+criterion_group! {
+    name = wide;
+    config = Criterion::default().without_plots().sample_size(10);
+    targets = wide_steps, products
+}
+criterion_main!(benches, recurrent, wide);

@@ -44,8 +44,8 @@ enum Command {
     Run(RunArgs),
     /// Write figures (PNG, SVG) and metrics for every run of a saved session.
     Export(ExportArgs),
-    /// Time a reference workload (w1, w2, w2nobn) through the trainer with every probe
-    /// on; the last line reads `WORKLOAD steps_per_sec=X`.
+    /// Time a reference workload (w1, w2, w2nobn, rnn, lstm) through the trainer with
+    /// every probe on; the last line reads `WORKLOAD steps_per_sec=X`.
     Bench(BenchArgs),
     /// List the built-in experiments.
     Presets,
@@ -53,7 +53,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// w1, w2 or w2nobn (see the README's performance section).
+    /// w1, w2, w2nobn, rnn or lstm (see the README's performance section).
     workload: String,
     /// Timed runs; the median is reported.
     #[arg(long, default_value_t = 5)]
