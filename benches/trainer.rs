@@ -34,28 +34,35 @@ fn trainer_steps(c: &mut Criterion) {
     }
 }
 
-/// The recurrent workloads: 100 time steps, forward and back through time.
-fn recurrent_steps(c: &mut Criterion) {
-    for (workload, name) in [
-        (Workload::Rnn, "step/rnn tanh H64 T100 batch 64"),
-        (Workload::Lstm, "step/lstm H64 T100 batch 64"),
-    ] {
+/// A step of each of `workloads`, named as given.
+fn workload_steps(c: &mut Criterion, workloads: &[(Workload, &str)]) {
+    for &(workload, name) in workloads {
         if let Ok(config) = workload.config() {
             step_of(c, name, &config);
         }
     }
 }
 
+/// The recurrent workloads: 100 time steps, forward and back through time.
+fn recurrent_steps(c: &mut Criterion) {
+    workload_steps(
+        c,
+        &[
+            (Workload::Rnn, "step/rnn tanh H64 T100 batch 64"),
+            (Workload::Lstm, "step/lstm H64 T100 batch 64"),
+        ],
+    );
+}
+
 /// The 50 × 256 MLPs, with and without batch norm: about 4.9 GFLOP a step each.
 fn wide_steps(c: &mut Criterion) {
-    for (workload, name) in [
-        (Workload::W2nobn, "step/w2nobn 50x256 relu batch 256"),
-        (Workload::W2, "step/w2 50x256 relu batch-norm batch 256"),
-    ] {
-        if let Ok(config) = workload.config() {
-            step_of(c, name, &config);
-        }
-    }
+    workload_steps(
+        c,
+        &[
+            (Workload::W2nobn, "step/w2nobn 50x256 relu batch 256"),
+            (Workload::W2, "step/w2 50x256 relu batch-norm batch 256"),
+        ],
+    );
 }
 
 /// Square f32 products through candle on the trainer's thread setting; the throughput

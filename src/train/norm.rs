@@ -29,20 +29,24 @@ pub fn scaled_norm(values: impl Iterator<Item = f64> + Clone) -> f64 {
 
 /// The norm of f32 values: squares summed in f64, where none can under- or overflow.
 pub fn norm_f32(values: &[f32]) -> f64 {
-    // Eight running sums, so that the compiler can keep them in one vector register:
-    // a single running sum of floats must be added in order and cannot be vectorised.
+    lane_sum(values, |v| v * v).sqrt()
+}
+
+/// The sum of `f` over `values`, in f64, kept in eight running sums: a single running
+/// sum of floats must be added in order and cannot be vectorised; eight fit a vector
+/// register.
+pub(crate) fn lane_sum<T: Copy + Into<f64>>(values: &[T], f: impl Fn(f64) -> f64) -> f64 {
     const LANES: usize = 8;
     let mut sums = [0.0f64; LANES];
     let chunks = values.chunks_exact(LANES);
     let tail = chunks.remainder();
     for chunk in chunks {
         for (sum, &v) in sums.iter_mut().zip(chunk) {
-            let v = f64::from(v);
-            *sum += v * v;
+            *sum += f(v.into());
         }
     }
-    let tail_sum: f64 = tail.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-    (sums.iter().sum::<f64>() + tail_sum).sqrt()
+    let tail_sum: f64 = tail.iter().map(|&v| f(v.into())).sum();
+    sums.iter().sum::<f64>() + tail_sum
 }
 
 /// The norm of f64 values, scaled where their squares would leave f64's range.

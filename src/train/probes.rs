@@ -14,6 +14,7 @@
 
 use std::sync::OnceLock;
 
+use super::norm::lane_sum;
 use crate::config::Activation;
 use crate::model::activation::{SATURATION_FRACTION, derivative, max_derivative};
 
@@ -183,22 +184,6 @@ pub fn moments<T: Copy + Into<f64>>(values: &[T]) -> (f64, f64) {
     let mean = lane_sum(values, |v| v) / n;
     let var = lane_sum(values, |v| (v - mean) * (v - mean)) / n;
     (mean, var.sqrt())
-}
-
-/// The sum of `f` over `values`, in f64, kept in eight running sums: one running sum
-/// must be added in order and cannot be vectorised; eight fit a vector register.
-fn lane_sum<T: Copy + Into<f64>>(values: &[T], f: impl Fn(f64) -> f64) -> f64 {
-    const LANES: usize = 8;
-    let mut sums = [0.0f64; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (sum, &v) in sums.iter_mut().zip(chunk) {
-            *sum += f(v.into());
-        }
-    }
-    let tail_sum: f64 = tail.iter().map(|&v| f(v.into())).sum();
-    sums.iter().sum::<f64>() + tail_sum
 }
 
 /// Mean of a sigmoid gate's values and the fraction of them that are saturated:
