@@ -63,27 +63,39 @@ pub fn flow_chart_ui(
     });
     let log = metric.scale() == Scale::Log;
     let mut missing = Vec::new();
+    let mut summarised = Vec::new();
     let lines: Vec<(&ComparedRun<'_>, Vec<[f64; 2]>)> = runs
         .iter()
         .filter_map(|run| {
-            let points = profile_points(run, metric, step);
-            match &points {
+            let profile = profile_points(run, metric, step);
+            match &profile {
                 None => missing.push(format!("{} has not reached it", run.name)),
-                Some(p) if p.is_empty() && log => {
+                Some(p) if p.points.is_empty() && log => {
                     missing.push(format!("{} has no finite non-zero value", run.name))
                 }
-                Some(p) if p.is_empty() => {
+                Some(p) if p.points.is_empty() => {
                     missing.push(format!("{} has no finite value", run.name))
                 }
                 Some(_) => {}
             }
-            points.map(|p| (run, p))
+            if let Some(Profile {
+                summarised: Some((first, last)),
+                ..
+            }) = &profile
+            {
+                let what = if log { "mean of log10" } else { "mean" };
+                summarised.push(format!("{}: {what} over steps {first}–{last}", run.name));
+            }
+            profile.map(|p| (run, p.points))
         })
         .collect();
 
     // Which step the chart shows (for screen readers and the UI tests too), and the
     // runs it cannot draw there.
     let mut caption = format!("{} at step {step}", metric.label());
+    if !summarised.is_empty() {
+        caption.push_str(&format!(" · summarised: {}", summarised.join(", ")));
+    }
     if !missing.is_empty() {
         caption.push_str(&format!(" · not drawn: {}", missing.join(", ")));
     }
@@ -128,22 +140,136 @@ pub fn flow_chart_ui(
         });
 }
 
-/// (layer, value) of a run at `step`, the value as log10 on a log scale, leaving out
-/// what such a scale cannot show; `None` if the run has no such step.
-fn profile_points(run: &ComparedRun<'_>, metric: LayerMetric, step: u64) -> Option<Vec<[f64; 2]>> {
+/// What a run's line shows at the chosen step: (layer, value) points, the value as
+/// log10 on a log scale, and the steps they stand for where the step is summarised.
+struct Profile {
+    points: Vec<[f64; 2]>,
+    /// First and last step of the summary bucket holding the step: its points are the
+    /// bucket's means (of log10 on a log scale), as the heatmap's cell colours are.
+    summarised: Option<(u64, u64)>,
+}
+
+/// The profile of a run at `step`, leaving out what the scale cannot show; `None` if
+/// the run has no such step.
+fn profile_points(run: &ComparedRun<'_>, metric: LayerMetric, step: u64) -> Option<Profile> {
     let history = run.history;
     let column = step
         .checked_sub(history.step_of(0))
         .map(|c| c as usize)
         .filter(|&c| c < history.len())?;
     let log = metric.scale() == Scale::Log;
-    // TODO(#7): a summarised step has no profile of its own; draw its bucket's means.
-    let points = history
-        .layer_values(metric, column)
-        .iter()
+    let (values, summarised) = if column < history.exact_start() {
+        let width = history.bucket_steps();
+        let start = column / width * width;
+        let bucket = start..(start + width).min(history.exact_start());
+        let steps = (
+            history.step_of(bucket.start),
+            history.step_of(bucket.end - 1),
+        );
+        let values = (0..history.rows(metric))
+            .map(|row| {
+                let summary = history.summarize(metric, row, bucket.clone());
+                if log {
+                    summary.mean_log10
+                } else {
+                    summary.mean
+                }
+            })
+            .collect();
+        (values, Some(steps))
+    } else {
+        let values = history
+            .layer_values(metric, column)
+            .iter()
+            .map(|&v| {
+                if !log {
+                    v
+                } else if v > 0.0 {
+                    v.log10()
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect::<Vec<_>>();
+        (values, None)
+    };
+    let points = values
+        .into_iter()
         .enumerate()
-        .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
-        .map(|(layer, &v)| [layer as f64 + 1.0, if log { v.log10() } else { v }])
+        .filter(|(_, v)| v.is_finite())
+        .map(|(layer, v)| [layer as f64 + 1.0, v])
         .collect();
-    Some(points)
+    Some(Profile { points, summarised })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::history::{HistoryBudget, RunHistory};
+    use crate::train::StepRecord;
+
+    /// Layer l's gradient at step s is 10^−(l·s): every step of a bucket differs, so
+    /// its mean of log10 is checked against the steps' own logs.
+    #[test]
+    fn a_summarised_step_draws_its_bucket_means() {
+        let layers = 4;
+        let mut history = RunHistory::new(layers).with_budget(HistoryBudget::new(16, 8));
+        let steps = 200u64;
+        for step in 1..=steps {
+            let values: Vec<f64> = (0..layers)
+                .map(|l| 10f64.powi(-((l as u64 * step) as i32 % 300)))
+                .collect();
+            assert!(history.push(&StepRecord::every_mlp_metric(step, &values)));
+        }
+        assert!(history.is_summarised());
+        let config = Config::default();
+        let run = ComparedRun {
+            run_id: 1,
+            name: "run",
+            config: &config,
+            history: &history,
+            color: egui::Color32::WHITE,
+            differences: String::new(),
+        };
+        let metric = LayerMetric::ActivationGradNorm;
+
+        // Step 5 lies in the first bucket; its points are that bucket's mean log10.
+        let Some(profile) = profile_points(&run, metric, 5) else {
+            panic!("step 5 was recorded")
+        };
+        let Some((first, last)) = profile.summarised else {
+            panic!("step 5 is summarised")
+        };
+        assert!(first <= 5 && 5 <= last, "bucket {first}–{last}");
+        assert_eq!(first, 1);
+        assert_eq!(profile.points.len(), layers);
+        for (layer, point) in profile.points.iter().enumerate() {
+            let logs: Vec<f64> = (first..=last)
+                .map(|s| -(((layer as u64 * s) % 300) as f64))
+                .collect();
+            let mean = logs.iter().sum::<f64>() / logs.len() as f64;
+            assert_eq!(point[0], layer as f64 + 1.0);
+            assert!(
+                (point[1] - mean).abs() < 1e-4,
+                "layer {layer}: {} against {mean}",
+                point[1]
+            );
+        }
+
+        // The newest step is exact: its own values.
+        let Some(profile) = profile_points(&run, metric, steps) else {
+            panic!("the newest step was recorded")
+        };
+        assert_eq!(profile.summarised, None);
+        let expected: Vec<f64> = (0..layers)
+            .map(|l| -(((l as u64 * steps) % 300) as f64))
+            .collect();
+        let got: Vec<f64> = profile.points.iter().map(|p| p[1]).collect();
+        assert_eq!(got.len(), expected.len());
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e).abs() < 1e-12, "{g} against {e}");
+        }
+        assert!(profile_points(&run, metric, steps + 1).is_none());
+    }
 }
