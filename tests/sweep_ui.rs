@@ -7,7 +7,7 @@ mod common;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use gradlab::train::RunState;
-use gradlab::ui::{GradLabApp, Phase};
+use gradlab::ui::{GradLabApp, Notice, Phase};
 
 /// Frames stepped at most while waiting for the trainer thread; the bound only guards
 /// against a hang.
@@ -255,4 +255,110 @@ fn two_at_a_time_starts_two_runs_and_the_third_when_one_ends() {
             .iter()
             .all(|r| r.history.last_step() == 60 && r.compared)
     );
+}
+
+#[test]
+fn a_saved_sweep_opens_waiting_and_continues_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sweep.json");
+    let mut harness = harness(100_000);
+    type_sweep(&mut harness, "2, 3, 4");
+    harness
+        .get_by_label("steps each:")
+        .set_value_accesskit(60.0);
+    harness.run_steps(2);
+    harness.get_by_label("Queue").click();
+    step_until(
+        &mut harness,
+        "depth 2's first steps",
+        |_| {},
+        |app| app.runs[0].history.last_step() >= 3,
+    );
+    // Paused, depth 2 holds the sweep's one place: depth 3 and depth 4 wait.
+    harness.get_by_label("Pause").click();
+    step_until(
+        &mut harness,
+        "depth 2 to pause",
+        |_| {},
+        |app| app.runs[0].phase == Phase::Trainer(RunState::Paused),
+    );
+    let paused_at = harness.state().runs[0].history.last_step();
+    assert!(paused_at < 60, "depth 2 paused before its last step");
+    harness.state_mut().save_session(Some(path.clone()));
+    step_until(
+        &mut harness,
+        "the save",
+        |_| {},
+        |app| matches!(&app.notice, Some(Notice::Info(text)) if text.starts_with("saved")),
+    );
+    drop(harness);
+
+    // A new app opens the file: the sweep is back, waiting, and nothing trains.
+    let mut reopened = self::harness(100_000);
+    reopened.state_mut().open_session(&path);
+    step_until(
+        &mut reopened,
+        "the session to open",
+        |_| {},
+        |app| {
+            app.runs.len() == 1
+                && app.runs[0].phase == Phase::Trainer(RunState::Paused)
+                && app.sweep().is_some()
+        },
+    );
+    reopened.run_steps(30);
+    let app = reopened.state();
+    assert_eq!(names(app), ["depth 2"]);
+    assert_eq!(app.runs[0].history.last_step(), paused_at);
+    assert_eq!(app.runs[0].phase, Phase::Trainer(RunState::Paused));
+    let sweep = app.sweep().expect("the sweep came back");
+    assert!(sweep.is_waiting());
+    assert_eq!((sweep.key(), sweep.at_once()), ("model.depth", 1));
+    let waiting: Vec<&str> = sweep.pending().map(|r| r.name.as_str()).collect();
+    assert_eq!(waiting, ["depth 3", "depth 4"]);
+    assert_eq!(sweep.started(), [app.runs[0].run_id]);
+    assert!(
+        reopened
+            .query_by_label_contains("waiting: 2 runs remain")
+            .is_some()
+    );
+    assert!(
+        reopened
+            .query_by_label_contains("paused: depth 2")
+            .is_some()
+    );
+    assert!(reopened.query_by_label("Cancel sweep").is_some());
+
+    // Continue: depth 2 goes on from its step, then the queued runs follow one at a
+    // time, and the sweep ends in the comparison of its three runs.
+    reopened.get_by_label("Continue sweep").click();
+    step_until(
+        &mut reopened,
+        "depth 3 to start",
+        |app| {
+            let live = app.runs.iter().filter(|r| r.is_live()).count();
+            assert!(live <= 1, "two runs train at once");
+        },
+        |app| {
+            app.runs
+                .iter()
+                .any(|r| r.name == "depth 3" && r.is_started())
+        },
+    );
+    let app = reopened.state();
+    assert_eq!(app.runs[0].history.last_step(), 60);
+    assert_eq!(app.runs[0].phase, Phase::Trainer(RunState::Finished));
+    step_until(
+        &mut reopened,
+        "the sweep to end",
+        |_| {},
+        |app| app.sweep().is_none(),
+    );
+    let app = reopened.state();
+    assert_eq!(names(app), ["depth 2", "depth 3", "depth 4"]);
+    for run in &app.runs {
+        assert_eq!(run.history.last_step(), 60, "{}", run.name);
+        assert!(run.compared, "{} is ticked for the comparison", run.name);
+    }
+    assert!(app.comparing);
 }
