@@ -27,6 +27,8 @@ pub struct SweepQueue {
     at_once: usize,
     pending: VecDeque<QueuedRun>,
     started: Vec<u64>,
+    /// Brought back from a session file: nothing starts until [`Self::continue_runs`].
+    waiting: bool,
 }
 
 impl SweepQueue {
@@ -48,7 +50,37 @@ impl SweepQueue {
             at_once: at_once.clamp(1, MAX_AT_ONCE),
             pending,
             started: Vec::new(),
+            waiting: false,
         }
+    }
+
+    /// A sweep read back from a session: its `pending` runs and the ids of the runs it
+    /// `started`, waiting until [`Self::continue_runs`] (opening a session never starts
+    /// training by itself). `at_once` is clamped as in [`Self::new`].
+    pub fn restored(
+        key: String,
+        at_once: usize,
+        pending: Vec<QueuedRun>,
+        started: Vec<u64>,
+    ) -> Self {
+        Self {
+            key,
+            at_once: at_once.clamp(1, MAX_AT_ONCE),
+            pending: pending.into(),
+            started,
+            waiting: true,
+        }
+    }
+
+    /// True while a sweep read from a session waits to be continued.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// Lets a waiting sweep go on: from now on its runs start as those of a sweep
+    /// queued in this session would.
+    pub fn continue_runs(&mut self) {
+        self.waiting = false;
     }
 
     /// The swept setting, as a dotted key.
@@ -77,8 +109,12 @@ impl SweepQueue {
 
     /// Takes the runs whose turn has come: as many as there are free places, given
     /// which of the sweep's started runs still train (`is_live`). Each must then be
-    /// started and its id given to [`Self::mark_started`].
+    /// started and its id given to [`Self::mark_started`]. Nothing is due while the
+    /// sweep waits.
     pub fn due(&mut self, is_live: impl Fn(u64) -> bool) -> Vec<QueuedRun> {
+        if self.waiting {
+            return Vec::new();
+        }
         let live = self.started.iter().filter(|&&id| is_live(id)).count();
         let free = self.at_once.saturating_sub(live).min(self.pending.len());
         self.pending.drain(..free).collect()
@@ -89,9 +125,10 @@ impl SweepQueue {
         self.started.push(run_id);
     }
 
-    /// True once nothing waits and none of the started runs still trains.
+    /// True once nothing waits and none of the started runs still trains; never while
+    /// the sweep waits to be continued.
     pub fn is_done(&self, is_live: impl Fn(u64) -> bool) -> bool {
-        self.pending.is_empty() && !self.started.iter().any(|&id| is_live(id))
+        !self.waiting && self.pending.is_empty() && !self.started.iter().any(|&id| is_live(id))
     }
 
     /// Drops every run still waiting and returns them; the started ones are the
@@ -183,5 +220,22 @@ mod tests {
         assert_eq!(queue("model.depth=1,2", 0).at_once(), 1);
         assert_eq!(queue("model.depth=1,2", 5).at_once(), MAX_AT_ONCE);
         assert_eq!(queue("model.depth=1,2", 2).key(), "model.depth");
+    }
+
+    #[test]
+    fn a_restored_sweep_waits_until_it_is_continued() {
+        let live = queue("model.depth=1,2,3", 1);
+        let pending: Vec<QueuedRun> = live.pending().skip(1).cloned().collect();
+        let mut restored = SweepQueue::restored("model.depth".into(), 1, pending, vec![7]);
+        assert!(restored.is_waiting() && restored.owns(7));
+        // Run 7 ended long ago, yet nothing starts and the sweep is not over.
+        assert!(restored.due(|_| false).is_empty());
+        assert!(!restored.is_done(|_| false));
+        assert_eq!(restored.pending().count(), 2);
+
+        restored.continue_runs();
+        assert!(!restored.is_waiting());
+        assert!(restored.due(|id| id == 7).is_empty());
+        assert_eq!(names(&restored.due(|_| false)), ["depth 2"]);
     }
 }

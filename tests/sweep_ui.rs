@@ -7,7 +7,7 @@ mod common;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use gradlab::train::RunState;
-use gradlab::ui::{GradLabApp, Phase};
+use gradlab::ui::{GradLabApp, Notice, Phase};
 
 /// Frames stepped at most while waiting for the trainer thread; the bound only guards
 /// against a hang.
@@ -254,5 +254,171 @@ fn two_at_a_time_starts_two_runs_and_the_third_when_one_ends() {
         app.runs
             .iter()
             .all(|r| r.history.last_step() == 60 && r.compared)
+    );
+}
+
+/// Queues a sweep of depth over 2, 3 and 4, one at a time, each run far too long to
+/// finish during the test, and pauses depth 2 after its first steps: it holds the
+/// sweep's one place, and depth 3 and depth 4 wait. Returns the step depth 2 paused at.
+fn queue_then_pause(harness: &mut Harness<'_, GradLabApp>) -> u64 {
+    type_sweep(harness, "2, 3, 4");
+    harness.get_by_label("Queue").click();
+    step_until(
+        harness,
+        "depth 2's first steps",
+        |_| {},
+        |app| app.runs[0].history.last_step() >= 3,
+    );
+    harness.get_by_label("Pause").click();
+    step_until(
+        harness,
+        "depth 2 to pause",
+        |_| {},
+        |app| app.runs[0].phase == Phase::Trainer(RunState::Paused),
+    );
+    harness.state().runs[0].history.last_step()
+}
+
+/// Saves the session to `path` and waits until it is written.
+fn save(harness: &mut Harness<'_, GradLabApp>, path: &std::path::Path) {
+    harness.state_mut().save_session(Some(path.to_owned()));
+    step_until(
+        harness,
+        "the save",
+        |_| {},
+        |app| matches!(&app.notice, Some(Notice::Info(text)) if text.starts_with("saved")),
+    );
+}
+
+#[test]
+fn a_saved_sweep_opens_waiting_and_continues_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sweep.json");
+    let mut harness = harness(100_000);
+    let paused_at = queue_then_pause(&mut harness);
+    save(&mut harness, &path);
+    drop(harness);
+
+    // A new app opens the file: the sweep is back, waiting, and nothing trains.
+    let mut reopened = self::harness(100_000);
+    reopened.state_mut().open_session(&path);
+    step_until(
+        &mut reopened,
+        "the session to open",
+        |_| {},
+        |app| {
+            app.runs.len() == 1
+                && app.runs[0].phase == Phase::Trainer(RunState::Paused)
+                && app.sweep().is_some()
+        },
+    );
+    reopened.run_steps(30);
+    let app = reopened.state();
+    assert_eq!(names(app), ["depth 2"]);
+    assert_eq!(app.runs[0].history.last_step(), paused_at);
+    assert_eq!(app.runs[0].phase, Phase::Trainer(RunState::Paused));
+    let sweep = app.sweep().expect("the sweep came back");
+    assert!(sweep.is_waiting());
+    assert_eq!((sweep.key(), sweep.at_once()), ("model.depth", 1));
+    let waiting: Vec<&str> = sweep.pending().map(|r| r.name.as_str()).collect();
+    assert_eq!(waiting, ["depth 3", "depth 4"]);
+    assert_eq!(sweep.started(), [app.runs[0].run_id]);
+    assert!(
+        reopened
+            .query_by_label_contains("waiting: 2 runs remain")
+            .is_some()
+    );
+    assert!(
+        reopened
+            .query_by_label_contains("paused: depth 2")
+            .is_some()
+    );
+    assert!(reopened.query_by_label("Cancel sweep").is_some());
+
+    // Continue: depth 2 goes on from its own step, and holds the sweep's one place.
+    reopened.get_by_label("Continue sweep").click();
+    step_until(
+        &mut reopened,
+        "depth 2 to go on",
+        |app| assert_eq!(names(app), ["depth 2"], "a run started beside depth 2"),
+        |app| app.runs[0].history.last_step() >= paused_at + 3,
+    );
+    let app = reopened.state();
+    assert_eq!(app.runs[0].phase, Phase::Trainer(RunState::Running));
+    assert_eq!(
+        app.runs[0].history.len() as u64,
+        app.runs[0].history.last_step()
+    );
+    assert!(app.sweep().is_some_and(|s| !s.is_waiting()));
+    reopened.run_steps(1);
+    assert!(reopened.query_by_label("Continue sweep").is_none());
+
+    // Once depth 2 ends (here: stopped), depth 3 takes its place, as in a live sweep.
+    reopened.get_by_label("Stop").click();
+    step_until(
+        &mut reopened,
+        "depth 3 to start",
+        |app| {
+            let live = app.runs.iter().filter(|r| r.is_live()).count();
+            assert!(live <= 1, "two runs train at once");
+        },
+        |app| {
+            app.runs
+                .iter()
+                .any(|r| r.name == "depth 3" && r.history.last_step() >= 1)
+        },
+    );
+    let app = reopened.state();
+    assert_eq!(names(app), ["depth 2", "depth 3"]);
+    assert_eq!(app.runs[0].phase, Phase::Trainer(RunState::Stopped));
+    assert_eq!(app.runs[1].config.model.depth, 3);
+    let sweep = app.sweep().expect("depth 4 still waits");
+    let waiting: Vec<&str> = sweep.pending().map(|r| r.name.as_str()).collect();
+    assert_eq!(waiting, ["depth 4"]);
+    assert!(sweep.owns(app.runs[1].run_id));
+    reopened.get_by_label("Cancel sweep").click();
+    reopened.run_steps(1);
+}
+
+#[test]
+fn a_session_with_a_bad_sweep_is_refused_and_the_app_keeps_what_it_has() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = dir.path().join("good.json");
+    let bad = dir.path().join("bad.json");
+    let mut harness = harness(100_000);
+    let paused_at = queue_then_pause(&mut harness);
+    save(&mut harness, &good);
+    let text = std::fs::read_to_string(&good).expect("the saved session");
+    let mut tree: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    tree["sweep"]["at_once"] = 5.into();
+    std::fs::write(&bad, tree.to_string()).expect("the bad copy");
+
+    harness.state_mut().open_session(&bad);
+    step_until(
+        &mut harness,
+        "the refusal",
+        |_| {},
+        |app| matches!(app.notice, Some(Notice::Error(_))),
+    );
+    let app = harness.state();
+    let Some(Notice::Error(message)) = &app.notice else {
+        unreachable!("the loop above waited for an error");
+    };
+    assert!(
+        message.contains("the sweep's `at_once` is 5; a sweep trains 1 to 2 runs at a time"),
+        "{message}"
+    );
+    // Nothing was lost: the run, its steps and the sweep are still there.
+    assert_eq!(names(app), ["depth 2"]);
+    assert_eq!(app.runs[0].history.last_step(), paused_at);
+    let sweep = app.sweep().expect("the sweep is still queued");
+    assert!(!sweep.is_waiting());
+    let waiting: Vec<&str> = sweep.pending().map(|r| r.name.as_str()).collect();
+    assert_eq!(waiting, ["depth 3", "depth 4"]);
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("queued: depth 3, depth 4")
+            .is_some()
     );
 }

@@ -3,8 +3,10 @@
 
 mod atomic;
 pub mod nonfinite;
+mod sweep;
 
 pub use atomic::write_atomic;
+pub use sweep::{PendingRun, SavedSweep};
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,7 @@ use crate::train::LayerMetric;
 use crate::train::checkpoint::{Checkpoint, TrainerState, tensors_from_bytes, tensors_to_bytes};
 
 /// The session format this build writes and the newest it reads.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The format of sessions whose histories are all exact (every format-1 file is one):
 /// such sessions are still written as format 1, the same document as before, so that
@@ -27,6 +29,11 @@ pub const EXACT_SCHEMA_VERSION: u32 = 1;
 /// The first format with summarised histories (a `summarised` object in a run's
 /// history, for a run longer than its history keeps exactly).
 pub const SUMMARISED_SCHEMA_VERSION: u32 = 2;
+
+/// The first format that keeps a queued sweep (a `sweep` object beside `runs`). Older
+/// builds refuse any field they do not know, so only a session with a sweep is written
+/// in it: they then say that a newer build wrote the file.
+pub const SWEEP_SCHEMA_VERSION: u32 = 3;
 
 /// Sessions larger than this are refused before they are read.
 pub const MAX_SESSION_BYTES: u64 = 512 * 1024 * 1024;
@@ -67,6 +74,9 @@ pub struct Session {
     pub runs: Vec<SavedRun>,
     #[serde(default)]
     pub view: ViewState,
+    /// The sweep that was queued, with the runs still waiting; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SavedSweep>,
 }
 
 /// One run: how it was configured, what it recorded and, if it can be continued, where
@@ -140,6 +150,7 @@ impl Session {
             schema_version: EXACT_SCHEMA_VERSION,
             runs,
             view: ViewState::default(),
+            sweep: None,
         }
     }
 
@@ -201,7 +212,9 @@ impl Session {
 
     /// The format this session must be written in: the oldest that holds it.
     pub fn needed_version(&self) -> u32 {
-        if self.runs.iter().any(|r| r.history.is_summarised()) {
+        if self.sweep.is_some() {
+            SWEEP_SCHEMA_VERSION
+        } else if self.runs.iter().any(|r| r.history.is_summarised()) {
             SUMMARISED_SCHEMA_VERSION
         } else {
             EXACT_SCHEMA_VERSION
@@ -217,11 +230,14 @@ impl Session {
             schema_version: u32,
             runs: &'a [SavedRun],
             view: &'a ViewState,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sweep: Option<&'a SavedSweep>,
         }
         let written = Written {
             schema_version: self.needed_version(),
             runs: &self.runs,
             view: &self.view,
+            sweep: self.sweep.as_ref(),
         };
         // Compact: indenting puts every number of a long history on a line of its own,
         // which made files several times larger and slower to write and read.
@@ -327,14 +343,21 @@ impl Session {
         }
 
         let session: Self =
-            serde_json::from_str(text).map_err(|e| LoadProblem::Malformed(e.to_string()))?;
-        if session.needed_version() > session.schema_version {
+            serde_json::from_str(text).map_err(|e| LoadProblem::Malformed(data_problem(&e)))?;
+        let needed = session.needed_version();
+        if needed > session.schema_version {
+            let what = if needed == SWEEP_SCHEMA_VERSION {
+                "a queued sweep"
+            } else {
+                "summarised histories"
+            };
             return Err(LoadProblem::Malformed(format!(
-                "it has summarised histories, which session format {} does not; format {SUMMARISED_SCHEMA_VERSION} does",
+                "it has {what}, which session format {} does not; format {needed} does",
                 session.schema_version
             )));
         }
-        // Format 1 is format 2 without summaries: it needs no migration.
+        // Format 1 is format 2 without summaries, and format 2 is format 3 without a
+        // sweep: neither needs a migration.
         if session.runs.len() > MAX_RUNS {
             return Err(LoadProblem::Malformed(format!(
                 "it holds {} runs; a session holds at most {MAX_RUNS}",
@@ -360,6 +383,11 @@ impl Session {
                 session.view.selected_run + 1,
                 session.runs.len()
             )));
+        }
+        if let Some(sweep) = &session.sweep {
+            sweep
+                .check_started(session.runs.len())
+                .map_err(LoadProblem::Malformed)?;
         }
         if let Some([low, high]) = session.view.heatmap_steps
             && !(low.is_finite() && high.is_finite() && low < high)
@@ -442,6 +470,17 @@ fn read_sidecar(
     }
     tensors_from_bytes(&bytes)
         .map_err(|e| format!("the sidecar {} is not a tensor file: {e}", path.display()))
+}
+
+/// What is wrong with a file's data. A problem in the sweep part names its field, and
+/// the place serde adds (the end of the sweep, not the field) would only mislead.
+fn data_problem(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&position) {
+        Some(plain) if plain.starts_with("the sweep") => plain.to_owned(),
+        _ => message,
+    }
 }
 
 enum LoadProblem {

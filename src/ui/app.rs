@@ -28,7 +28,7 @@ use super::run_list::{RunListAction, run_list_ui};
 use super::screenshot::{Capture, Screenshots};
 use super::session_browser::{BrowserAction, SESSIONS_FOLDER, SessionBrowser};
 use super::status::status_ui;
-use super::sweep_dialog::{SweepDialog, sweep_status_ui};
+use super::sweep_dialog::{SweepAction, SweepDialog, sweep_status_ui};
 use super::theme;
 use crate::config::Config;
 use crate::presets::{self, PRESETS, Preset};
@@ -311,10 +311,14 @@ impl GradLabApp {
     }
 
     fn run_list_panel_ui(&mut self, ui: &mut egui::Ui) {
-        if let Some(sweep) = &self.sweep
-            && sweep_status_ui(ui, sweep, &self.runs)
+        match self
+            .sweep
+            .as_ref()
+            .and_then(|sweep| sweep_status_ui(ui, sweep, &self.runs))
         {
-            self.cancel_sweep();
+            Some(SweepAction::Continue) => self.continue_sweep(),
+            Some(SweepAction::Cancel) => self.cancel_sweep(),
+            None => {}
         }
         let undo = self.deleted_run_name().map(str::to_owned);
         let labels = |runs: &[LiveRun]| -> Vec<(String, bool)> {

@@ -4,11 +4,12 @@
 
 use egui::RichText;
 
-use super::app::LiveRun;
+use super::app::{LiveRun, Phase};
 use super::theme;
 use crate::config::{Config, settable_keys, setting_value};
 use crate::sweep::{Sweep, SweepError};
 use crate::sweep_queue::{MAX_AT_ONCE, SweepQueue};
+use crate::train::RunState;
 
 /// The key the dialog offers first: depth is the classic cause of vanishing gradients.
 const DEFAULT_KEY: &str = "model.depth";
@@ -236,38 +237,81 @@ fn describe(error: &SweepError) -> String {
     }
 }
 
-/// The sweep's line above the run list: what trains, what waits, and Cancel. Returns
-/// true when the user cancelled it.
-pub fn sweep_status_ui(ui: &mut egui::Ui, sweep: &SweepQueue, runs: &[LiveRun]) -> bool {
-    let training: Vec<&str> = runs
-        .iter()
-        .filter(|r| sweep.owns(r.run_id) && r.is_live())
-        .map(|r| r.name.as_str())
-        .collect();
+/// What the user asked of the sweep in its line above the run list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepAction {
+    /// Go on with a sweep read from a session.
+    Continue,
+    Cancel,
+}
+
+/// The sweep's line above the run list: what trains, what waits, Continue for a sweep
+/// read from a session, and Cancel.
+pub fn sweep_status_ui(
+    ui: &mut egui::Ui,
+    sweep: &SweepQueue,
+    runs: &[LiveRun],
+) -> Option<SweepAction> {
+    /// The names of the sweep's runs for which `filter` holds.
+    fn names<'a>(
+        sweep: &SweepQueue,
+        runs: &'a [LiveRun],
+        filter: impl Fn(&LiveRun) -> bool,
+    ) -> Vec<&'a str> {
+        runs.iter()
+            .filter(|r| sweep.owns(r.run_id) && filter(r))
+            .map(|r| r.name.as_str())
+            .collect()
+    }
     let queued: Vec<&str> = sweep.pending().map(|r| r.name.as_str()).collect();
     let mut parts = vec![format!(
         "Sweep of {}, {} at a time",
         sweep.key(),
         sweep.at_once()
     )];
-    if !training.is_empty() {
-        parts.push(format!("training: {}", training.join(", ")));
+    if sweep.is_waiting() {
+        parts.push(format!("waiting: {} runs remain", queued.len()));
+        // Those that were training when the session was saved: Continue resumes them.
+        let paused = names(sweep, runs, |r| r.phase == Phase::Trainer(RunState::Paused));
+        if !paused.is_empty() {
+            parts.push(format!("paused: {}", paused.join(", ")));
+        }
+    } else {
+        let training = names(sweep, runs, LiveRun::is_live);
+        if !training.is_empty() {
+            parts.push(format!("training: {}", training.join(", ")));
+        }
     }
     parts.push(if queued.is_empty() {
         "nothing queued".to_owned()
     } else {
         format!("queued: {}", queued.join(", "))
     });
-    let mut cancelled = false;
+
+    let mut action = None;
     ui.horizontal(|ui| {
         ui.label(RichText::new(parts.join(" · ")).color(theme::WARNING_COLOR));
-        cancelled = ui
+        if sweep.is_waiting()
+            && ui
+                .button("Continue sweep")
+                .on_hover_text(
+                    "Resume the sweep's paused runs and start the queued ones as their \
+                     turn comes",
+                )
+                .clicked()
+        {
+            action = Some(SweepAction::Continue);
+        }
+        if ui
             .button("Cancel sweep")
             .on_hover_text(
                 "Drop the queued runs and pause the ones training (Resume continues one; \
                  its steps are kept)",
             )
-            .clicked();
+            .clicked()
+        {
+            action = Some(SweepAction::Cancel);
+        }
     });
-    cancelled
+    action
 }

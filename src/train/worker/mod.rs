@@ -19,7 +19,7 @@ use std::time::Duration;
 use super::record::StepRecord;
 use crate::config::Config;
 use crate::history::RunHistory;
-use crate::session::{SavedRun, ViewState};
+use crate::session::{SavedRun, SavedSweep, ViewState};
 use trainer_loop::Loop;
 
 const COMMAND_CAPACITY: usize = 64;
@@ -77,6 +77,9 @@ pub enum Command {
         path: PathBuf,
         runs: Vec<RunToSave>,
         view: ViewState,
+        /// The sweep queued in the app, if any, with its started runs as indices into
+        /// `runs`.
+        sweep: Option<SavedSweep>,
         recovery: bool,
         /// Pick `name-2.json`, `name-3.json`, … rather than replace an existing file.
         fresh_name: bool,
@@ -140,6 +143,8 @@ pub enum WorkerEvent {
     Opened {
         runs: Vec<OpenedRun>,
         view: ViewState,
+        /// The sweep that was queued when the session was saved.
+        sweep: Option<SavedSweep>,
         path: PathBuf,
     },
     /// A session could not be read; nothing changed.

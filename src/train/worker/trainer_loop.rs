@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::{Command, FLUSH_INTERVAL, OpenedRun, RETRY_INTERVAL, RunState, RunToSave, WorkerEvent};
 use crate::config::Config;
 use crate::history::RunHistory;
-use crate::session::{SavedRun, Session, ViewState};
+use crate::session::{SavedRun, SavedSweep, Session, ViewState};
 use crate::train::record::StepRecord;
 use crate::train::rows::row_counts;
 use crate::train::trainer::{TrainError, Trainer};
@@ -153,6 +153,7 @@ impl Loop {
                 path,
                 runs,
                 view,
+                sweep,
                 recovery,
                 fresh_name,
             } => {
@@ -161,7 +162,7 @@ impl Loop {
                 } else {
                     path
                 };
-                let result = self.save(&path, &runs, view).map(|()| path);
+                let result = self.save(&path, &runs, view, sweep).map(|()| path);
                 self.push(WorkerEvent::Saved { result, recovery });
             }
         }
@@ -211,9 +212,9 @@ impl Loop {
                     };
                     held.push((run_id, run, trainer));
                 }
-                Ok((held, session.view))
+                Ok((held, session.view, session.sweep))
             });
-        let (held, view) = match loaded {
+        let (held, view, sweep) = match loaded {
             Ok(loaded) => loaded,
             Err(message) => {
                 self.push(WorkerEvent::OpenFailed { path, message });
@@ -248,6 +249,7 @@ impl Loop {
         self.push(WorkerEvent::Opened {
             runs: opened,
             view,
+            sweep,
             path,
         });
         for index in 0..self.runs.len() {
@@ -257,7 +259,13 @@ impl Loop {
         }
     }
 
-    fn save(&self, path: &Path, runs: &[RunToSave], view: ViewState) -> Result<(), String> {
+    fn save(
+        &self,
+        path: &Path,
+        runs: &[RunToSave],
+        view: ViewState,
+        sweep: Option<SavedSweep>,
+    ) -> Result<(), String> {
         if runs.is_empty() {
             return Err("there is no run to save".into());
         }
@@ -297,6 +305,7 @@ impl Loop {
         }
         let mut session = Session::new(saved);
         session.view = view;
+        session.sweep = sweep;
         let checkpoints: Vec<_> = checkpoints.iter().map(Option::as_ref).collect();
         session
             .save_with_checkpoints(path, &checkpoints)

@@ -357,7 +357,12 @@ impl GradLabApp {
         };
         for event in worker.drain() {
             match event {
-                WorkerEvent::Opened { runs, view, path } => self.on_opened(runs, view, path),
+                WorkerEvent::Opened {
+                    runs,
+                    view,
+                    sweep,
+                    path,
+                } => self.on_opened(runs, view, sweep, path),
                 WorkerEvent::OpenFailed { message, .. } => {
                     self.notice = Some(Notice::Error(message))
                 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{GradLabApp, LiveRun, Notice, RECOVERY_FILE, RECOVERY_INTERVAL, recovery_path};
-use crate::session::{MAX_RUNS, ViewState};
+use crate::session::{MAX_RUNS, SavedSweep, ViewState};
 use crate::train::{Command, OpenedRun, RunToSave};
 use crate::ui::session_browser::SESSIONS_FOLDER;
 use crate::ui::theme;
@@ -80,10 +80,12 @@ impl GradLabApp {
         };
         let runs = self.runs_to_save();
         let view = self.view_state();
+        let sweep = self.saved_sweep();
         self.send(Command::Save {
             path,
             runs,
             view,
+            sweep,
             recovery: false,
             fresh_name,
         });
@@ -142,10 +144,12 @@ impl GradLabApp {
         self.last_recovery_save = Instant::now();
         let runs = self.runs_to_save();
         let view = self.view_state();
+        let sweep = self.saved_sweep();
         self.send(Command::Save {
             path: recovery_path(),
             runs,
             view,
+            sweep,
             recovery: true,
             fresh_name: false,
         });
@@ -167,7 +171,13 @@ impl GradLabApp {
     }
 
     /// The runs of a session that was read replace the ones on screen.
-    pub(super) fn on_opened(&mut self, opened: Vec<OpenedRun>, view: ViewState, path: PathBuf) {
+    pub(super) fn on_opened(
+        &mut self,
+        opened: Vec<OpenedRun>,
+        view: ViewState,
+        sweep: Option<SavedSweep>,
+        path: PathBuf,
+    ) {
         // The trainer has dropped the runs it held; any started after the file was asked
         // for are dropped here too, so that none trains unseen.
         for run in std::mem::take(&mut self.runs) {
@@ -175,9 +185,11 @@ impl GradLabApp {
                 self.send(Command::Reset { run_id: run.run_id });
             }
         }
-        // The trainer has let go of the run deleted last, and the sweep's runs are gone.
+        // The trainer has let go of the run deleted last; the sweep on screen gives way to
+        // the file's, which waits until it is continued.
         self.deleted = None;
-        self.sweep = None;
+        let run_ids: Vec<u64> = opened.iter().map(|r| r.run_id).collect();
+        self.sweep = sweep.map(|s| s.into_queue(&run_ids));
         let continuable = opened.iter().filter(|r| r.continuable).count();
         self.runs = opened
             .into_iter()
@@ -198,6 +210,7 @@ impl GradLabApp {
                 };
                 live.compared = view.is_compared(index);
                 live.color = index % theme::RUN_COLOR_COUNT;
+                live.from_sweep = self.sweep.as_ref().is_some_and(|s| s.owns(run_id));
                 live
             })
             .collect();
@@ -222,7 +235,17 @@ impl GradLabApp {
             (n, c) if c == n => format!("{n} runs; select one and press Resume to continue it"),
             (n, c) => format!("{n} runs, {c} of them can continue training"),
         };
-        self.notice = Some(Notice::Info(format!("opened {} ({how})", path.display())));
+        let waiting = self.sweep.as_ref().map_or_else(String::new, |sweep| {
+            format!(
+                "; the sweep of {} waits with {} runs to go: Continue sweep goes on",
+                sweep.key(),
+                sweep.pending().count()
+            )
+        });
+        self.notice = Some(Notice::Info(format!(
+            "opened {} ({how}){waiting}",
+            path.display()
+        )));
         // A recovered session is unsaved work: Save gives it a name of its own, and
         // closing asks first.
         let recovered = path.file_name().is_some_and(|n| n == RECOVERY_FILE);

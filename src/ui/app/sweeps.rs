@@ -1,11 +1,10 @@
 //! Sweeps in the app: the queued runs that vary one setting of the selected run, each
 //! started as an earlier one ends, and cancelling them. The queue lives here, in the
-//! UI's state; the trainer thread only ever sees ordinary runs.
-
-// TODO(#6): a saved session keeps the sweep's started runs but not its queue: the runs
-// still waiting are lost when the app closes or another session opens.
+//! UI's state, and goes into the session file when it is saved; the trainer thread only
+//! ever sees ordinary runs.
 
 use super::{GradLabApp, LiveRun, Notice, Phase};
+use crate::session::SavedSweep;
 use crate::sweep_queue::SweepQueue;
 use crate::train::{Command, RunState};
 
@@ -20,10 +19,13 @@ impl GradLabApp {
     /// ticked as it ends. A selected run not started yet held only the settings the
     /// sweep starts from and makes way for it.
     pub fn queue_sweep(&mut self, queue: SweepQueue) {
-        if self.sweep.is_some() {
-            self.notice = Some(Notice::Error(
-                "a sweep is queued already: cancel it or let it finish".into(),
-            ));
+        if let Some(sweep) = &self.sweep {
+            let what = if sweep.is_waiting() {
+                "a sweep from the session waits already: continue or cancel it"
+            } else {
+                "a sweep is queued already: cancel it or let it finish"
+            };
+            self.notice = Some(Notice::Error(what.into()));
             return;
         }
         let unstarted_base = self.run().filter(|r| !r.is_started()).map(|r| r.run_id);
@@ -70,6 +72,10 @@ impl GradLabApp {
         let Some(mut sweep) = self.sweep.take() else {
             return;
         };
+        if sweep.is_waiting() {
+            self.sweep = Some(sweep);
+            return;
+        }
         // The sweep's newest run is shown while the user watches the sweep.
         let mut follow = sweep.started().is_empty() || sweep.owns(self.selected);
         for queued in sweep.due(|id| self.is_live_run(id)) {
@@ -108,6 +114,51 @@ impl GradLabApp {
             "sweep of {} done: {ended} runs in the comparison",
             sweep.key()
         )));
+    }
+
+    /// The sweep as the session file keeps it: its started runs as places in the run
+    /// list, which is the order the runs are saved in.
+    pub(super) fn saved_sweep(&self) -> Option<SavedSweep> {
+        self.sweep.as_ref().map(|sweep| {
+            SavedSweep::from_queue(sweep, |run_id| {
+                self.runs.iter().position(|r| r.run_id == run_id)
+            })
+        })
+    }
+
+    /// Goes on with a sweep read from a session: its runs that were training when it
+    /// was saved resume from their training state, as Resume would resume them, and the
+    /// runs still waiting start as their turn comes, as in a sweep queued here.
+    pub fn continue_sweep(&mut self) {
+        let Some(sweep) = self.sweep.as_mut().filter(|s| s.is_waiting()) else {
+            return;
+        };
+        sweep.continue_runs();
+        let key = sweep.key().to_owned();
+        let waiting = sweep.pending().count();
+        let interrupted: Vec<(u64, String)> = self
+            .runs
+            .iter()
+            .filter(|r| {
+                r.phase == Phase::Trainer(RunState::Paused)
+                    && self.sweep.as_ref().is_some_and(|s| s.owns(r.run_id))
+            })
+            .map(|r| (r.run_id, r.name.clone()))
+            .collect();
+        for (run_id, _) in &interrupted {
+            self.send(Command::Resume { run_id: *run_id });
+        }
+        log::info!(
+            "sweep of {key} continued: {} runs resumed, {waiting} waiting",
+            interrupted.len()
+        );
+        let mut message = format!("sweep of {key} continued: {waiting} runs to start");
+        if !interrupted.is_empty() {
+            let names: Vec<&str> = interrupted.iter().map(|(_, name)| name.as_str()).collect();
+            message.push_str(&format!("; resumed {}", names.join(", ")));
+        }
+        self.notice = Some(Notice::Info(message));
+        self.advance_sweep();
     }
 
     /// Drops the sweep's queued runs and pauses the ones training; they keep their
