@@ -86,6 +86,9 @@ struct SummarisedFile {
     layers: BTreeMap<LayerMetric, CellsFile>,
     #[serde(default)]
     prelu_slope: CellsFile,
+    /// The first step's per-layer values, exact (format 3 on; absent in format 2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    first_step_layers: BTreeMap<LayerMetric, Series>,
 }
 
 /// Summaries bucket-major (bucket b's row r at `b·rows + r`), one list a field.
@@ -182,6 +185,11 @@ impl Serialize for RunHistory {
                     .map(|(&m, s)| (m, CellsFile::of(s)))
                     .collect(),
                 prelu_slope: CellsFile::of(&self.prelu_slope),
+                first_step_layers: self
+                    .first_values
+                    .iter()
+                    .map(|(&m, values)| (m, Series(values.clone())))
+                    .collect(),
             }
         });
         HistoryOut {
@@ -295,6 +303,17 @@ impl RunHistory {
             .prelu_slope
             .into_series(hidden, &folding, file.prelu_slope.0)
             .ok_or_else(|| disagree("prelu_slope"))?;
+        for (metric, values) in summarised.first_step_layers {
+            let rows = history.rows(metric);
+            if values.0.len() != rows {
+                return Err(format!(
+                    "history's first step of {} has {} values; the metric has {rows} rows",
+                    metric.name(),
+                    values.0.len()
+                ));
+            }
+            history.first_values.insert(metric, values.0);
+        }
         history.len = summarised
             .steps
             .checked_add(exact_steps)

@@ -190,6 +190,10 @@ pub struct RunHistory {
     layers: BTreeMap<LayerMetric, FoldedSeries>,
     /// PReLU slopes over the hidden layers; empty for other activations.
     prelu_slope: FoldedSeries,
+    /// The first recorded step's per-layer values, kept exactly once that step is
+    /// summarised (the profile at initialisation, which the theory line is drawn
+    /// against); empty while the first step is exact.
+    first_values: BTreeMap<LayerMetric, Vec<f64>>,
     /// Per metric, for its colour range; derived from the rest, never saved.
     extremes: BTreeMap<LayerMetric, Extremes>,
 }
@@ -213,6 +217,7 @@ impl PartialEq for RunHistory {
             && self.test_accuracy == other.test_accuracy
             && self.layers == other.layers
             && self.prelu_slope == other.prelu_slope
+            && self.first_values == other.first_values
     }
 }
 
@@ -369,6 +374,14 @@ impl RunHistory {
 
     /// Folds the oldest `steps` exact steps into the buckets.
     fn fold(&mut self, steps: usize) {
+        if self.exact_start() == 0 && steps > 0 {
+            self.first_values = self
+                .layers
+                .iter()
+                .map(|(&metric, series)| (metric, series.exact_step(0).to_vec()))
+                .filter(|(_, values)| !values.is_empty())
+                .collect();
+        }
         let max_buckets = self.budget.max_buckets;
         for step in 0..steps {
             self.all_series_mut().for_each(|s| s.fold_step(step));
@@ -509,6 +522,22 @@ impl RunHistory {
     /// [`Self::exact_start`] on.
     pub fn exact_series(&self, metric: LayerMetric) -> &[f64] {
         self.layers.get(&metric).map_or(&[], |s| &s.exact)
+    }
+
+    /// The values of every row at the first recorded step, input side first, whether or
+    /// not that step is summarised since.
+    pub fn first_layer_values(&self, metric: LayerMetric) -> &[f64] {
+        if self.exact_start() == 0 {
+            self.layer_values(metric, 0)
+        } else {
+            self.first_values.get(&metric).map_or(&[], Vec::as_slice)
+        }
+    }
+
+    /// Whether the first step's values are kept apart from the summaries (a session
+    /// holding them needs the format that has them).
+    pub fn keeps_first_step(&self) -> bool {
+        !self.first_values.is_empty()
     }
 
     /// The values of every row at recorded column `column`, input side first; empty

@@ -113,7 +113,8 @@ impl RunHistory {
             .chain(std::iter::once(&self.prelu_slope))
             .map(FoldedSeries::heap_bytes)
             .sum();
-        series + self.test_accuracy.capacity() * size_of::<(u64, f64)>()
+        let first: usize = self.first_values.values().map(Vec::capacity).sum();
+        series + self.test_accuracy.capacity() * size_of::<(u64, f64)>() + first * size_of::<f64>()
     }
 
     /// The most [`Self::heap_bytes`] can reach under the history's budget, however long
@@ -125,6 +126,8 @@ impl RunHistory {
         let per_row = limit * size_of::<f64>()
             + self.budget.max_buckets * size_of::<BucketCell>()
             + size_of::<CellSummary>();
-        rows * per_row + self.max_test_entries() * size_of::<(u64, f64)>()
+        rows * per_row
+            + self.max_test_entries() * size_of::<(u64, f64)>()
+            + layer_rows * size_of::<f64>()
     }
 }

@@ -266,9 +266,10 @@ fn memory_stops_growing_once_the_budget_is_full() {
     }
     // By hand: 100 rows of the metric and 5 scalars; 2,250 exact steps (2,000 plus a
     // fold of 250) of 8 bytes, 256 buckets of 48 bytes and an open bucket of 72 bytes
-    // a row; no PReLU slopes recorded; test accuracies none.
+    // a row; no PReLU slopes recorded; test accuracies none; the first step's 100
+    // values kept apart once it is summarised.
     let per_row = 2_250 * 8 + 256 * 48 + 72;
-    let by_hand = 105 * per_row;
+    let by_hand = 105 * per_row + 100 * 8;
     for &bytes in &samples {
         assert!(bytes <= history.heap_bytes_bound(), "{bytes}");
         assert!(bytes <= by_hand, "{bytes} > {by_hand}");
@@ -287,7 +288,8 @@ fn a_hundred_layer_mlp_of_a_million_steps_fits_in_256_megabytes() {
     assert_eq!(history.budget().exact_steps, exact_steps);
     let limit = exact_steps + exact_steps / 8;
     let per_row = limit * 8 + 2048 * 48 + 72;
-    let by_hand = values_per_step * per_row + (2048 + limit) * 16;
+    // Plus the first step of each of the 7 metrics, kept exactly.
+    let by_hand = values_per_step * per_row + (2048 + limit) * 16 + 7 * 100 * 8;
     assert_eq!(history.heap_bytes_bound(), by_hand);
     assert!(by_hand <= 256 << 20, "{by_hand} bytes");
     assert_eq!(size_of::<folded::BucketCell>(), 48);
@@ -361,4 +363,54 @@ fn damaged_summaries_are_refused_with_a_reason() {
     let loaded: RunHistory = serde_json::from_value(too_many).expect("reads");
     let problem = loaded.check().expect_err("inconsistent");
     assert!(problem.contains("summaries of"), "{problem}");
+}
+
+#[test]
+fn a_summarised_history_keeps_its_first_step_exactly() {
+    let budget = HistoryBudget::new(30, 4);
+    let (history, raw) = wild_history(3, 500, budget, 11);
+    assert!(
+        history.exact_start() > 0 && history.layer_values(LayerMetric::UpdateRatio, 0).is_empty()
+    );
+    let bits = |values: &[f64]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for metric in MLP_METRICS {
+        assert_eq!(
+            bits(history.first_layer_values(metric)),
+            bits(&raw[0]),
+            "{}",
+            metric.name()
+        );
+    }
+    assert!(history.keeps_first_step());
+
+    // Through a file and back, and refused when its length is wrong.
+    let json = serde_json::to_string(&history).expect("serialises");
+    let loaded: RunHistory = serde_json::from_str(&json).expect("loads");
+    assert!(loaded == history, "the loaded history differs");
+    assert_eq!(
+        bits(loaded.first_layer_values(LayerMetric::ActivationGradNorm)),
+        bits(&raw[0])
+    );
+    let mut value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    value["summarised"]["first_step_layers"]["activation_grad_norm"]
+        .as_array_mut()
+        .expect("a list")
+        .pop();
+    let error = serde_json::from_value::<RunHistory>(value).expect_err("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("first step of activation_grad_norm"),
+        "{error}"
+    );
+
+    // A history whose first step is still exact keeps no copy and writes none.
+    let (short, short_raw) = wild_history(3, 20, budget, 12);
+    assert!(!short.keeps_first_step() && !short.is_summarised());
+    assert_eq!(
+        bits(short.first_layer_values(LayerMetric::WeightGradNorm)),
+        bits(&short_raw[0])
+    );
+    let json = serde_json::to_string(&short).expect("serialises");
+    assert!(!json.contains("first_step_layers"));
 }

@@ -35,6 +35,11 @@ pub const SUMMARISED_SCHEMA_VERSION: u32 = 2;
 /// in it: they then say that a newer build wrote the file.
 pub const SWEEP_SCHEMA_VERSION: u32 = 3;
 
+/// The first format whose summarised histories keep their first step exactly (a
+/// `first_step_layers` object in `summarised`), the profile at initialisation that the
+/// theory line is drawn against. Every summarised history this build writes has it.
+pub const FIRST_STEP_SCHEMA_VERSION: u32 = 3;
+
 /// Sessions larger than this are refused before they are read.
 pub const MAX_SESSION_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -214,6 +219,8 @@ impl Session {
     pub fn needed_version(&self) -> u32 {
         if self.sweep.is_some() {
             SWEEP_SCHEMA_VERSION
+        } else if self.runs.iter().any(|r| r.history.keeps_first_step()) {
+            FIRST_STEP_SCHEMA_VERSION
         } else if self.runs.iter().any(|r| r.history.is_summarised()) {
             SUMMARISED_SCHEMA_VERSION
         } else {
@@ -346,8 +353,10 @@ impl Session {
             serde_json::from_str(text).map_err(|e| LoadProblem::Malformed(data_problem(&e)))?;
         let needed = session.needed_version();
         if needed > session.schema_version {
-            let what = if needed == SWEEP_SCHEMA_VERSION {
+            let what = if session.sweep.is_some() {
                 "a queued sweep"
+            } else if session.runs.iter().any(|r| r.history.keeps_first_step()) {
+                "summarised histories that keep their first step"
             } else {
                 "summarised histories"
             };
@@ -357,7 +366,7 @@ impl Session {
             )));
         }
         // Format 1 is format 2 without summaries, and format 2 is format 3 without a
-        // sweep: neither needs a migration.
+        // sweep or first steps: neither needs a migration.
         if session.runs.len() > MAX_RUNS {
             return Err(LoadProblem::Malformed(format!(
                 "it holds {} runs; a session holds at most {MAX_RUNS}",
@@ -651,7 +660,7 @@ mod tests {
     }
 
     #[test]
-    fn a_summarised_session_is_format_2_and_round_trips() -> Result<(), Box<dyn std::error::Error>>
+    fn a_summarised_session_is_format_3_and_round_trips() -> Result<(), Box<dyn std::error::Error>>
     {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("long.json");
@@ -659,8 +668,10 @@ mod tests {
         session.save(&path)?;
         let written = std::fs::read_to_string(&path)?;
         let tree: serde_json::Value = serde_json::from_str(&written)?;
-        assert_eq!(tree["schema_version"], 2);
-        assert!(tree["runs"][0]["history"]["summarised"].is_object());
+        assert_eq!(tree["schema_version"], 3);
+        let summarised = &tree["runs"][0]["history"]["summarised"];
+        assert!(summarised.is_object());
+        assert!(summarised["first_step_layers"]["weight_grad_norm"].is_array());
 
         let loaded = Session::load(&path)?;
         assert!(loaded.runs[0].history == session.runs[0].history);
@@ -671,12 +682,60 @@ mod tests {
             (first.nan_count, first.count),
             (1, history.covered(0..100).len())
         );
+        assert_eq!(
+            history.first_layer_values(LayerMetric::WeightGradNorm),
+            session.runs[0]
+                .history
+                .first_layer_values(LayerMetric::WeightGradNorm)
+        );
         loaded.save(&path)?;
         assert_eq!(std::fs::read_to_string(&path)?, written);
 
-        // A file that claims format 1 but holds summaries is refused.
-        let downgraded = written.replacen("\"schema_version\":2", "\"schema_version\":1", 1);
-        std::fs::write(&path, downgraded)?;
+        // A file that claims format 2 or 1 but keeps the first step is refused.
+        for older in [1, 2] {
+            let downgraded = written.replacen(
+                "\"schema_version\":3",
+                &format!("\"schema_version\":{older}"),
+                1,
+            );
+            std::fs::write(&path, downgraded)?;
+            let message = Session::load(&path).map(|_| ()).unwrap_err().to_string();
+            assert!(
+                message.contains("first step") && message.contains("format 3"),
+                "{message}"
+            );
+        }
+
+        // Format 2, as the build before wrote it (no first step), still loads, without
+        // the first step, and is written back as it was.
+        let mut tree = tree;
+        tree["schema_version"] = 2.into();
+        if let Some(summarised) = tree["runs"][0]["history"]["summarised"].as_object_mut() {
+            summarised.remove("first_step_layers");
+        }
+        let format_2 = serde_json::to_string(&tree)?;
+        std::fs::write(&path, &format_2)?;
+        let loaded = Session::load(&path)?;
+        let history = &loaded.runs[0].history;
+        assert!(history.is_summarised() && !history.keeps_first_step());
+        assert!(
+            history
+                .first_layer_values(LayerMetric::WeightGradNorm)
+                .is_empty()
+        );
+        loaded.save(&path)?;
+        let rewritten: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        // Not `assert_eq!`: a failure would print every value.
+        assert!(
+            rewritten == tree,
+            "a format-2 session is not written back as it was"
+        );
+
+        // A format-2 file claiming format 1 is refused, naming format 2.
+        std::fs::write(
+            &path,
+            format_2.replacen("\"schema_version\":2", "\"schema_version\":1", 1),
+        )?;
         let message = Session::load(&path).map(|_| ()).unwrap_err().to_string();
         assert!(message.contains("format 2"), "{message}");
         Ok(())

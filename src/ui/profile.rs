@@ -129,15 +129,15 @@ struct TheoryLine {
 }
 
 impl TheoryLine {
-    /// `None` before step 1 is recorded, for a history that does not start at step 1,
-    /// or where the top hidden layer's gradient at step 1 is not a positive number.
+    /// `None` before step 1 is recorded, for a history that does not start at step 1
+    /// (or one read from a format-2 session, which did not keep step 1 once
+    /// summarised), or where the top hidden layer's gradient at step 1 is not a
+    /// positive number.
     fn new(history: &RunHistory, theory: &InitTheory) -> Option<Self> {
         if history.is_empty() || history.step_of(0) != 1 {
             return None;
         }
-        // TODO(#7): keep step 1 exact in a long run, whose first steps are summarised;
-        // until then the theory line leaves such a run.
-        let first = history.layer_values(LayerMetric::ActivationGradNorm, 0);
+        let first = history.first_layer_values(LayerMetric::ActivationGradNorm);
         let depth = theory.relative_grad_norm.len();
         // The hidden layers and the output layer.
         if depth == 0 || first.len() != depth + 1 {
@@ -183,5 +183,47 @@ impl TheoryLine {
                 .radius(2.5);
             plot_ui.points(points);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::HistoryBudget;
+    use crate::train::StepRecord;
+
+    /// A long run whose first steps are summarised still draws the theory against its
+    /// step 1: anchored at step 1's top hidden layer and showing step 1's profile.
+    #[test]
+    fn the_theory_line_outlives_the_summarising_of_step_1() {
+        // Three hidden layers and the output; step s's gradients are step 1's times s.
+        let first = [1e-3, 1e-2, 1e-1, 1.0];
+        let mut history = RunHistory::new(4).with_budget(HistoryBudget::new(16, 4));
+        for step in 1..=300u64 {
+            let values: Vec<f64> = first.iter().map(|v| v * step as f64).collect();
+            assert!(history.push(&StepRecord::every_mlp_metric(step, &values)));
+        }
+        assert!(history.is_summarised());
+        let theory = InitTheory {
+            pre_activation_variance: vec![1.0; 3],
+            chi: vec![0.25; 2],
+            relative_grad_norm: vec![0.25, 0.5, 1.0],
+        };
+        let Some(line) = TheoryLine::new(&history, &theory) else {
+            panic!("no theory line for a summarised run")
+        };
+        // Measured: log10 of step 1's values against layers 1 to 4.
+        assert_eq!(line.measured.len(), 4);
+        for (point, (layer, value)) in line.measured.iter().zip(first.iter().enumerate()) {
+            assert_eq!(point[1], layer as f64 + 1.0);
+            assert!((point[0] - value.log10()).abs() < 1e-12, "{point:?}");
+        }
+        // Predicted: step 1's top hidden layer (0.1) times the relative norms.
+        let expected = [0.025f64, 0.05, 0.1].map(f64::log10);
+        assert_eq!(line.predicted.len(), 3);
+        for (point, e) in line.predicted.iter().zip(expected) {
+            assert!((point[0] - e).abs() < 1e-12, "{point:?} against {e}");
+        }
+        assert!(line.vanishing);
     }
 }
