@@ -52,6 +52,50 @@ pub struct HeatmapView {
     /// A colour range to draw with instead of the run's own: one shared by the runs
     /// of a comparison.
     shared_range: Option<ColorRange>,
+    /// What each drawn cell shows, so that a new colour range recolours the texture
+    /// without summarising the run again.
+    cells: Cells,
+}
+
+/// The display values of the drawn columns, column by column, input-side row first.
+#[derive(Default)]
+struct Cells {
+    num_rows: usize,
+    values: Vec<DisplayValue>,
+}
+
+impl Cells {
+    fn new(num_rows: usize) -> Self {
+        Self {
+            num_rows,
+            values: Vec::new(),
+        }
+    }
+
+    /// Columns drawn.
+    fn columns(&self) -> usize {
+        self.values.len().checked_div(self.num_rows).unwrap_or(0)
+    }
+
+    /// Drops the columns from `column` on, to be drawn again.
+    fn truncate(&mut self, column: usize) {
+        self.values.truncate(column * self.num_rows);
+    }
+
+    /// The pixels of `columns` in `range`'s colours, as a texture image of that width:
+    /// texture row 0 is the top, the output side.
+    fn image(&self, columns: std::ops::Range<usize>, range: &ColorRange) -> ColorImage {
+        let width = columns.len();
+        let rows = self.num_rows;
+        let mut pixels = vec![Color32::BLACK; width * rows];
+        for (x, column) in columns.enumerate() {
+            let cells = &self.values[column * rows..(column + 1) * rows];
+            for (layer, &value) in cells.iter().enumerate() {
+                pixels[(rows - 1 - layer) * width + x] = theme::rgb(cell_rgb(value, range));
+            }
+        }
+        ColorImage::new([width, rows], pixels)
+    }
 }
 
 /// The heatmap as a plot item, and where its columns fall on the step axis.
@@ -145,13 +189,24 @@ impl HeatmapView {
             range,
         };
 
-        // TODO(#7): keep each drawn cell's display value, so that a new decade recolours
-        // the texture instead of summarising the run again (for 100 rows of a
-        // million-step run that rebuild is a one-frame hitch of 25–40 ms under load).
-        if self.layout != Some(layout) || self.texture.is_none() {
+        // A new colour range alone (a new decade, or another run's in a comparison)
+        // recolours what is drawn; anything else draws the texture anew.
+        let recolour = self
+            .layout
+            .is_some_and(|l| l.range != range && Layout { range, ..l } == layout);
+        if recolour && self.texture.is_some() {
+            let image = self.cells.image(0..self.cells.columns(), &range);
+            if let Some(texture) = &mut self.texture
+                && image.width() > 0
+            {
+                texture.set_partial([0, 0], image, TextureOptions::NEAREST);
+            }
+            self.layout = Some(layout);
+        } else if self.layout != Some(layout) || self.texture.is_none() {
             let blank = ColorImage::filled([TEXTURE_COLUMNS, num_layers], theme::missing_color());
             self.texture = Some(ctx.load_texture(self.id, blank, TextureOptions::NEAREST));
             self.layout = Some(layout);
+            self.cells = Cells::new(num_layers);
             self.complete_columns = 0;
             self.drawn_columns = 0;
             self.drawn_steps = 0;
@@ -162,22 +217,19 @@ impl HeatmapView {
 
         let needed = history.len().div_ceil(steps_per_column);
         let first = self.complete_columns.min(needed);
-        let width = needed - first;
-        let mut pixels = vec![Color32::BLACK; width * num_layers];
+        self.cells.truncate(first);
         for column in first..needed {
             let steps = column * steps_per_column..(column + 1) * steps_per_column;
-            for layer in 0..num_layers {
-                let summary = history.summarize(metric, layer, steps.clone());
-                // Texture row 0 is the top: the output layer.
-                let row = num_layers - 1 - layer;
-                pixels[row * width + (column - first)] =
-                    theme::rgb(cell_rgb(summary.display(scale), &range));
-            }
+            self.cells.values.extend((0..num_layers).map(|layer| {
+                history
+                    .summarize(metric, layer, steps.clone())
+                    .display(scale)
+            }));
         }
         if let Some(texture) = &mut self.texture {
             texture.set_partial(
                 [first, 0],
-                ColorImage::new([width, num_layers], pixels),
+                self.cells.image(first..needed, &range),
                 TextureOptions::NEAREST,
             );
         }
@@ -452,6 +504,56 @@ mod tests {
         // A few steps: never less than one step apart.
         let values: Vec<f64> = marks(0.5, 3.5).iter().map(|m| m.0).collect();
         assert_eq!(values, [1.0, 2.0, 3.0]);
+    }
+
+    /// A value in a new decade widens the colour range: the columns drawn before keep
+    /// their cells and are only recoloured, and the picture is the one a fresh heatmap
+    /// of the same run draws.
+    #[test]
+    fn a_new_decade_recolours_without_summarising_again() {
+        let ctx = egui::Context::default();
+        let metric = LayerMetric::WeightGradNorm;
+        let mut history = RunHistory::new(3).with_budget(HistoryBudget::new(64, 256));
+        let push = |history: &mut RunHistory, step: u64, low: f64| {
+            let values = [low, 1.0 + (step % 7) as f64, 5.0];
+            assert!(history.push(&StepRecord::every_mlp_metric(step, &values)));
+        };
+        for step in 1..=3_000 {
+            push(&mut history, step, 0.1);
+        }
+        let mut view = HeatmapView::new("kept");
+        view.sync(&ctx, 1, &history, metric);
+        let Some(before) = view.layout else {
+            panic!("drawn")
+        };
+        let drawn = view.cells.columns();
+        assert!(drawn > 10 && view.complete_columns > 1);
+        // A marker in the first column, which is complete: a redraw would replace it.
+        view.cells.values[0] = DisplayValue::Inf;
+
+        push(&mut history, 3_001, 1e-12);
+        view.sync(&ctx, 1, &history, metric);
+        let Some(after) = view.layout else {
+            panic!("drawn")
+        };
+        assert_eq!(after.steps_per_column, before.steps_per_column);
+        assert_ne!(after.range, before.range, "the range gained decades");
+        assert_eq!(
+            view.cells.values[0],
+            DisplayValue::Inf,
+            "column 0 was summarised again"
+        );
+
+        let mut fresh = HeatmapView::new("fresh");
+        fresh.sync(&ctx, 1, &history, metric);
+        view.cells.values[0] = fresh.cells.values[0];
+        assert_eq!(fresh.layout, view.layout);
+        assert_eq!(view.cells.values, fresh.cells.values);
+        let columns = 0..fresh.cells.columns();
+        assert_eq!(
+            view.cells.image(columns.clone(), &after.range).pixels,
+            fresh.cells.image(columns, &after.range).pixels
+        );
     }
 
     /// The tooltip of a column of long-summarised steps still names the NaN, the tiny
