@@ -58,7 +58,7 @@ struct BenchArgs {
     /// Timed runs; the median is reported.
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Steps per timed run (default: about a second of work).
+    /// Steps per timed run (default: 200 for w1, 20 for the others).
     #[arg(long)]
     steps: Option<u64>,
     /// Untimed steps first (default: a quarter of a run).
@@ -164,18 +164,28 @@ fn set_compute_threads() {
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let workload: gradlab::bench::Workload = args.workload.parse().map_err(anyhow::Error::msg)?;
     let config = workload.config().map_err(anyhow::Error::msg)?;
-    let steps = args
-        .steps
-        .unwrap_or_else(|| workload.default_steps())
-        .max(1);
+    anyhow::ensure!(
+        args.runs >= 1,
+        "--runs {} times nothing; give 1 or more timed runs",
+        args.runs
+    );
+    if let Some(steps) = args.steps {
+        anyhow::ensure!(
+            steps >= 1,
+            "--steps 0 times nothing; give 1 or more steps a run"
+        );
+    }
+    let steps = args.steps.unwrap_or_else(|| workload.default_steps());
     let warmup = args.warmup.unwrap_or((steps / 4).max(2));
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     println!(
-        "{}: {} (every probe on), {} runs of {steps} steps",
+        "{}: {} (every probe on), {} of {}",
         workload.name(),
         config.summary(),
-        args.runs.max(1)
+        plural(args.runs as u64, "run", "runs"),
+        plural(steps, "step", "steps")
     );
-    let result = gradlab::bench::measure(&config, warmup, args.runs.max(1), steps)?;
+    let result = gradlab::bench::measure(&config, warmup, args.runs, steps)?;
     let runs: Vec<String> = result.runs.iter().map(|r| format!("{r:.1}")).collect();
     println!("runs: {}", runs.join(", "));
     println!(

@@ -227,6 +227,21 @@ fn assignment_without_value_is_explained() {
 }
 
 #[test]
+fn bench_refuses_to_time_nothing() {
+    for (args, flag) in [
+        (["bench", "w1", "--runs", "0"], "--runs 0"),
+        (["bench", "w1", "--steps", "0"], "--steps 0"),
+    ] {
+        let output = gradlab(&args);
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success(), "`{}` succeeded", args.join(" "));
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert_mentions(lines[0], &["gradlab: ", flag, "1 or more"]);
+    }
+}
+
+#[test]
 fn unknown_preset_lists_the_presets() {
     let message = run_error(&["--preset", "no_such_preset"]);
     assert_mentions(&message, &["no_such_preset", "deep_sigmoid", "huge_init"]);

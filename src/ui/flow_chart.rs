@@ -83,8 +83,7 @@ pub fn flow_chart_ui(
                 ..
             }) = &profile
             {
-                let what = if log { "mean of log10" } else { "mean" };
-                summarised.push(format!("{}: {what} over steps {first}–{last}", run.name));
+                summarised.push(format!("{}'s steps {first}–{last}", run.name));
             }
             profile.map(|p| (run, p.points))
         })
@@ -93,9 +92,6 @@ pub fn flow_chart_ui(
     // Which step the chart shows (for screen readers and the UI tests too), and the
     // runs it cannot draw there.
     let mut caption = format!("{} at step {step}", metric.label());
-    if !summarised.is_empty() {
-        caption.push_str(&format!(" · summarised: {}", summarised.join(", ")));
-    }
     if !missing.is_empty() {
         caption.push_str(&format!(" · not drawn: {}", missing.join(", ")));
     }
@@ -107,6 +103,18 @@ pub fn flow_chart_ui(
         )
         .truncate(),
     );
+    // On a line of its own, so that a narrow panel does not cut the steps off.
+    if !summarised.is_empty() {
+        let what = if log { "the mean of log10" } else { "the mean" };
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!("drawn as {what} over {}", summarised.join(", ")))
+                    .small()
+                    .color(theme::MUTED_TEXT_COLOR),
+            )
+            .wrap(),
+        );
+    }
 
     let y_label = if log {
         format!("log10 {}", metric.symbol())
