@@ -14,8 +14,8 @@ use super::heatmap::{
 use super::theme;
 use crate::config::Config;
 use crate::history::{ColorRange, RangeTracker, RunHistory};
-use crate::train::LayerMetric;
 use crate::train::rows::{RowKind, row_name};
+use crate::train::{LayerMetric, Scale};
 
 /// A run as the comparison shows it.
 pub struct ComparedRun<'a> {
@@ -401,13 +401,19 @@ fn value_at(run: &ComparedRun<'_>, metric: LayerMetric, hover: Hover) -> String 
         let start = column / width * width;
         let summary = history.summarize(metric, row, start..start + width);
         let covered = history.covered(start..start + width);
+        // The mean a log scale colours and the flow chart draws: that of log10.
+        let (what, mean) = if metric.scale() == Scale::Log {
+            ("geometric mean", 10f64.powf(summary.mean_log10))
+        } else {
+            ("mean", summary.mean)
+        };
         return format!(
-            "{}, steps {}–{} (summarised): mean {}, min {}, max {}",
+            "{}, steps {}–{} (summarised): min {}, {what} {}, max {}",
             row_name(run.config, metric, row),
             history.step_of(covered.start),
             history.step_of(covered.end.max(covered.start + 1) - 1),
-            format_value(summary.mean),
             format_value(summary.min),
+            format_value(mean),
             format_value(summary.max)
         );
     }

@@ -13,8 +13,8 @@ use super::theme;
 use crate::colormap::cell_rgb;
 use crate::config::Config;
 use crate::history::{ColorRange, DisplayValue, RunHistory, nice_step};
-use crate::train::LayerMetric;
 use crate::train::rows::{RowKind, row_name};
+use crate::train::{LayerMetric, Scale};
 
 /// Texture columns; a longer run puts several steps in one column.
 const TEXTURE_COLUMNS: usize = 2048;
@@ -435,8 +435,13 @@ pub(super) fn hover_text(
     // A column that starts inside a summary bucket shows that whole bucket.
     let covered = history.covered(columns);
     let (start, end) = (covered.start, covered.end.max(covered.start + 1));
+    let summarised = if start < history.exact_start() {
+        " (summarised)"
+    } else {
+        ""
+    };
     let mut text = format!(
-        "{layer_name}\nsteps {}–{}\n{}: min {}, mean {}, max {}",
+        "{layer_name}\nsteps {}–{}{summarised}\n{}: min {}, mean {}, max {}",
         history.step_of(start),
         history.step_of(end - 1),
         metric.label(),
@@ -444,6 +449,13 @@ pub(super) fn hover_text(
         format_value(summary.mean),
         format_value(summary.max),
     );
+    // On a log scale the colour is the mean of log10, not the mean.
+    if metric.scale() == Scale::Log && summary.mean_log10.is_finite() {
+        text.push_str(&format!(
+            "\ncolour: geometric mean {}",
+            format_value(10f64.powf(summary.mean_log10))
+        ));
+    }
     for (count, what) in [
         (summary.nan_count, "NaN"),
         (summary.inf_count, "Inf"),
@@ -586,5 +598,9 @@ mod tests {
         let first = history.step_of(start);
         let expected = format!("steps {first}–{}", first + per_column as u64 - 1);
         assert!(text(3_456).contains(&expected), "{}", text(3_456));
+        assert!(text(3_456).contains("(summarised)"), "{}", text(3_456));
+        // A column of 0.5 alone: coloured by its geometric mean, 0.5.
+        let plain = format!("colour: geometric mean {}", format_value(0.5));
+        assert!(text(100).contains(&plain), "{}", text(100));
     }
 }
