@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::config::Config;
-use crate::export::{heatmap_png, metrics_csv};
+use crate::export::{heatmap_png, write_metrics_csv};
 use crate::history::RunHistory;
-use crate::session::{SavedRun, Session, write_atomic};
+use crate::session::{SavedRun, Session, write_atomic_with};
 use crate::train::{LayerMetric, StepRecord, Trainer};
 
 /// Size of the heatmap figure `gradlab run` writes.
@@ -108,7 +108,7 @@ fn train_and_write(
     let config = trainer.config().clone();
     let activation = trainer.activation();
     let planned_steps = config.train.steps;
-    write_atomic(&csv_path, metrics_csv(&history).as_bytes())
+    write_atomic_with(&csv_path, |out| write_metrics_csv(&history, out))
         .with_context(|| format!("could not write {}", csv_path.display()))?;
     heatmap_png(
         &history,

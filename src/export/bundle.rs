@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::csv::metrics_csv;
+use super::csv::write_metrics_csv;
 use super::figure::{Figure, FigureError, FigureFormat, FigureSize};
-use crate::session::{Session, SessionError, write_atomic};
+use crate::session::{Session, SessionError, write_atomic_with};
 
 /// What to export and how large.
 #[derive(Clone, Debug)]
@@ -99,7 +99,7 @@ pub fn export_session(
 
     for (index, run) in session.runs.iter().enumerate() {
         let path = out_dir.join(format!("run{}-metrics.csv", index + 1));
-        write_atomic(&path, metrics_csv(&run.history).as_bytes()).map_err(|source| {
+        write_atomic_with(&path, |out| write_metrics_csv(&run.history, out)).map_err(|source| {
             ExportError::Write {
                 path: path.clone(),
                 source,

@@ -4,7 +4,7 @@
 //! measured: a run longer than its history's budget writes its exact steps only (the
 //! older ones are kept as summaries, in the session file).
 
-use std::fmt::Write;
+use std::io::Write;
 
 use crate::history::RunHistory;
 use crate::train::LayerMetric;
@@ -15,16 +15,21 @@ pub const CSV_HEADER: &str = "step,metric,index,value";
 /// The exact steps of a run's history (all of them for a run within its budget) as
 /// CSV text.
 pub fn metrics_csv(history: &RunHistory) -> String {
+    let mut bytes = Vec::new();
+    // Writing to memory cannot fail, and every byte written is ASCII.
+    let _ = write_metrics_csv(history, &mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Writes [`metrics_csv`] to `out` row by row, without holding it in memory.
+pub fn write_metrics_csv(history: &RunHistory, out: &mut dyn Write) -> std::io::Result<()> {
     let exact = history.exact_start()..history.len();
-    let mut out = String::with_capacity(64 + exact.len() * (2 + 2 * history.num_layers()) * 32);
-    out.push_str(CSV_HEADER);
-    out.push('\n');
+    writeln!(out, "{CSV_HEADER}")?;
 
     let mut tests = history.test_accuracy().iter().peekable();
     for (index, column) in exact.enumerate() {
         let step = history.step_of(column);
-        // Writing to a String cannot fail.
-        let _ = writeln!(out, "{step},loss,,{}", Value(history.loss()[index]));
+        writeln!(out, "{step},loss,,{}", Value(history.loss()[index]))?;
         let scalars = [
             ("accuracy", history.accuracy()),
             ("grad_norm_total", history.grad_norm_total()),
@@ -32,31 +37,31 @@ pub fn metrics_csv(history: &RunHistory) -> String {
             ("lr", history.lr()),
         ];
         for (name, values) in scalars {
-            let _ = writeln!(out, "{step},{name},,{}", Value(values[index]));
+            writeln!(out, "{step},{name},,{}", Value(values[index]))?;
         }
         while let Some(&&(test_step, value)) = tests.peek() {
             if test_step > step {
                 break;
             }
-            let _ = writeln!(out, "{test_step},test_accuracy,,{}", Value(value));
+            writeln!(out, "{test_step},test_accuracy,,{}", Value(value))?;
             tests.next();
         }
         for metric in LayerMetric::ALL {
             for (layer, value) in history.layer_values(metric, column).iter().enumerate() {
-                let _ = writeln!(
+                writeln!(
                     out,
                     "{step},{},{},{}",
                     metric.name(),
                     layer + 1,
                     Value(*value)
-                );
+                )?;
             }
         }
         for (layer, slope) in history.prelu_slopes(column).iter().enumerate() {
-            let _ = writeln!(out, "{step},prelu_slope,{},{}", layer + 1, Value(*slope));
+            writeln!(out, "{step},prelu_slope,{},{}", layer + 1, Value(*slope))?;
         }
     }
-    out
+    Ok(())
 }
 
 /// A value written exactly (shortest round-trip form), in exponent notation when it

@@ -12,5 +12,5 @@ mod style;
 
 pub use crate::history::shared_color_range;
 pub use bundle::{ExportError, ExportOptions, export_session};
-pub use csv::{CSV_HEADER, metrics_csv};
+pub use csv::{CSV_HEADER, metrics_csv, write_metrics_csv};
 pub use figure::{Figure, FigureError, FigureFormat, FigureSize, heatmap_png};

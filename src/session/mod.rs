@@ -5,7 +5,7 @@ mod atomic;
 pub mod nonfinite;
 mod sweep;
 
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, write_atomic_with};
 pub use sweep::{PendingRun, SavedSweep};
 
 use std::path::{Path, PathBuf};
@@ -248,11 +248,11 @@ impl Session {
         };
         // Compact: indenting puts every number of a long history on a line of its own,
         // which made files several times larger and slower to write and read.
-        let json = serde_json::to_vec(&written).map_err(|e| SessionError::Write {
-            path: path.to_owned(),
-            error: std::io::Error::other(e),
-        })?;
-        write_atomic(path, &json).map_err(|error| SessionError::Write {
+        // Streamed into the file: a long run's session is hundreds of MB of JSON.
+        write_atomic_with(path, |out| {
+            serde_json::to_writer(out, &written).map_err(std::io::Error::other)
+        })
+        .map_err(|error| SessionError::Write {
             path: path.to_owned(),
             error,
         })
