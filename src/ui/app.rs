@@ -19,7 +19,7 @@ use super::curves::curves_ui;
 use super::diagnosis_line::diagnosis_ui;
 use super::files::{DialogPoll, DialogPurpose, PendingDialog, dialog_service_available};
 use super::flow_chart::flow_chart_ui;
-use super::guide::guide_ui;
+use super::guide::{guide_ui, same_experiment};
 use super::heatmap::HeatmapView;
 use super::panels::{PanelContext, settings_ui};
 use super::profile::profile_ui;
@@ -744,13 +744,12 @@ impl GradLabApp {
         if let Some((preset, config)) = self.guide.as_ref().filter(|_| !self.comparing) {
             // A run of the session that trains the experiment is enough: the others
             // are meant to differ from it, as a sweep's runs do.
-            let shows_other_run = self
-                .run()
-                .is_some_and(|r| r.is_started() && !r.from_sweep && &r.config != config)
-                && !self
-                    .runs
-                    .iter()
-                    .any(|r| r.is_started() && &r.config == config);
+            let shows_other_run = self.run().is_some_and(|r| {
+                r.is_started() && !r.from_sweep && !same_experiment(&r.config, config)
+            }) && !self
+                .runs
+                .iter()
+                .any(|r| r.is_started() && same_experiment(&r.config, config));
             guide_ui(ui, preset, shows_other_run);
         }
 

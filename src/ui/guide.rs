@@ -5,7 +5,20 @@ use egui::text::{LayoutJob, TextFormat};
 use egui::{FontId, RichText};
 
 use super::theme;
+use crate::config::Config;
 use crate::presets::Preset;
+
+/// Whether a run of `run` trains the experiment `preset` describes: the same settings
+/// but perhaps for more or fewer steps, which changes what there is to see, not what
+/// it shows.
+pub fn same_experiment(run: &Config, preset: &Config) -> bool {
+    if run.train.steps == preset.train.steps {
+        return run == preset;
+    }
+    let mut run = run.clone();
+    run.train.steps = preset.train.steps;
+    &run == preset
+}
 
 /// Draws the guide of `preset` as a collapsible section, open at first;
 /// `shows_other_run` says that the run on screen was trained with other settings.
@@ -47,4 +60,24 @@ fn styled(ui: &egui::Ui, paragraph: &str) -> LayoutJob {
     }
     job.wrap.max_width = ui.available_width();
     job
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_longer_run_is_the_same_experiment_and_a_deeper_one_is_not() {
+        let preset = Config::default();
+        let mut longer = preset.clone();
+        longer.train.steps = preset.train.steps * 4;
+        assert!(same_experiment(&preset, &preset));
+        assert!(same_experiment(&longer, &preset));
+        let mut deeper = preset.clone();
+        deeper.model.depth += 1;
+        assert!(!same_experiment(&deeper, &preset));
+        let mut deeper_and_longer = deeper;
+        deeper_and_longer.train.steps = longer.train.steps;
+        assert!(!same_experiment(&deeper_and_longer, &preset));
+    }
 }
