@@ -3,7 +3,7 @@
 //! is visible in one picture.
 
 use egui::RichText;
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points};
 
 use super::compare::ComparedRun;
 use super::theme;
@@ -130,7 +130,11 @@ pub fn flow_chart_ui(
         .height(height)
         .x_axis_label(x_label)
         .y_axis_label(y_label)
-        .legend(Legend::default().follow_insertion_order(true))
+        .legend(
+            Legend::default()
+                .follow_insertion_order(true)
+                .position(legend_corner(&lines)),
+        )
         .allow_scroll(false)
         .show(ui, |plot_ui| {
             for (run, points) in lines {
@@ -146,6 +150,22 @@ pub fn flow_chart_ui(
                 );
             }
         });
+}
+
+/// The top corner the lines leave free: a gradient that grows toward the output ends
+/// its lines top right (vanishing toward the input), so the legend goes top left; one
+/// that shrinks toward the output (exploding toward the input) leaves the top right.
+fn legend_corner<R>(lines: &[(R, Vec<[f64; 2]>)]) -> Corner {
+    let rise: f64 = lines
+        .iter()
+        .filter_map(|(_, points)| Some(points.last()?[1] - points.first()?[1]))
+        .filter(|r| r.is_finite())
+        .sum();
+    if rise > 0.0 {
+        Corner::LeftTop
+    } else {
+        Corner::RightTop
+    }
 }
 
 /// What a run's line shows at the chosen step: (layer, value) points, the value as
@@ -219,6 +239,15 @@ mod tests {
 
     /// Layer l's gradient at step s is 10^−(l·s): every step of a bucket differs, so
     /// its mean of log10 is checked against the steps' own logs.
+    #[test]
+    fn the_legend_takes_the_top_corner_the_lines_leave_free() {
+        let vanishing = vec![((), vec![[1.0, -16.0], [10.0, -8.0], [21.0, 0.0]])];
+        let exploding = vec![((), vec![[1.0, 12.0], [10.0, 6.0], [21.0, 0.0]])];
+        assert_eq!(legend_corner(&vanishing), Corner::LeftTop);
+        assert_eq!(legend_corner(&exploding), Corner::RightTop);
+        assert_eq!(legend_corner::<()>(&[]), Corner::RightTop);
+    }
+
     #[test]
     fn a_summarised_step_draws_its_bucket_means() {
         let layers = 4;
