@@ -172,7 +172,7 @@ impl Loop {
         self.runs.retain(|r| r.run_id != run_id);
         match guarded(|| Trainer::new(&config)) {
             Ok(trainer) => {
-                log::info!("run {run_id} started: {}", config.summary());
+                log::info!("training started (run id {run_id}): {}", config.summary());
                 self.push(WorkerEvent::Started {
                     run_id,
                     history: trainer.new_history(),
