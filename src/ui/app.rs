@@ -793,12 +793,17 @@ impl GradLabApp {
         } else {
             (0.0, size.y)
         };
-        let width =
-            (size.x - theme::COLOR_BAR_WIDTH - theme::PROFILE_WIDTH - 2.0 * spacing.x).max(100.0);
+        let width = (size.x
+            - theme::COLOR_BAR_WIDTH
+            - theme::COLOR_BAR_GAP
+            - theme::PROFILE_WIDTH
+            - 2.0 * spacing.x)
+            .max(100.0);
         let source = (&run.config, &run.history);
         let row = |ui: &mut egui::Ui, view: &mut HeatmapView, metric: LayerMetric, height: f32| {
             ui.horizontal(|ui| {
                 view.heatmap_ui(ui, egui::vec2(width, height), run.run_id, source, metric);
+                ui.add_space(theme::COLOR_BAR_GAP);
                 colorbar_ui(ui, height, view.range(), metric.symbol());
                 profile_ui(
                     ui,

@@ -119,7 +119,8 @@ impl CompareView {
         let range = self.shared_range(runs, metric);
         let size = ui.available_size();
         let spacing = ui.spacing().item_spacing.x;
-        let grid_width = (size.x - theme::COLOR_BAR_WIDTH - spacing).max(200.0);
+        let grid_width =
+            (size.x - theme::COLOR_BAR_WIDTH - theme::COLOR_BAR_GAP - spacing).max(200.0);
         let title = format!(
             "{}\nshared scale,\n{} run{}",
             metric.symbol(),
@@ -131,6 +132,7 @@ impl CompareView {
             ui.allocate_ui_with_layout(vec2(grid_width, size.y), grid, |ui| {
                 self.grid_ui(ui, runs, metric, range, vec2(grid_width, size.y));
             });
+            ui.add_space(theme::COLOR_BAR_GAP);
             colorbar_ui(ui, size.y, Some(range), &title);
         });
     }

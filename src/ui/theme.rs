@@ -7,6 +7,9 @@ use crate::colormap;
 pub const LEFT_PANEL_WIDTH: f32 = 290.0;
 pub const CURVES_HEIGHT: f32 = 220.0;
 pub const COLOR_BAR_WIDTH: f32 = 92.0;
+/// Room between a heatmap and its colour bar for half of the heatmap's last step label,
+/// which is centred on the plot's right edge.
+pub const COLOR_BAR_GAP: f32 = 18.0;
 pub const COLOR_BAR_STRIP_WIDTH: f32 = 18.0;
 pub const PROFILE_WIDTH: f32 = 190.0;
 pub const DIAGNOSIS_HEIGHT: f32 = 40.0;
