@@ -52,6 +52,23 @@ impl RunHistory {
         summary.merge(CellSummary::of(values))
     }
 
+    /// The recorded column of step number `step`, if the run has recorded it.
+    pub fn column_of(&self, step: u64) -> Option<usize> {
+        step.checked_sub(self.step_of(0))
+            .and_then(|c| usize::try_from(c).ok())
+            .filter(|&c| c < self.len)
+    }
+
+    /// The columns of the summary bucket holding `column`; `None` for an exact column.
+    pub fn bucket_of(&self, column: usize) -> Option<std::ops::Range<usize>> {
+        let exact_start = self.exact_start();
+        (column < exact_start).then(|| {
+            let width = self.folding.bucket_steps;
+            let start = column / width * width;
+            start..(start + width).min(exact_start)
+        })
+    }
+
     /// The columns a summary of `columns` stands for: a range that starts or ends
     /// inside a summary bucket moves to the bucket's edge.
     pub fn covered(&self, columns: std::ops::Range<usize>) -> std::ops::Range<usize> {

@@ -414,3 +414,23 @@ fn a_summarised_history_keeps_its_first_step_exactly() {
     let json = serde_json::to_string(&short).expect("serialises");
     assert!(!json.contains("first_step_layers"));
 }
+
+#[test]
+fn steps_find_their_columns_and_summarised_columns_their_buckets() {
+    let budget = HistoryBudget::new(30, 4);
+    let (history, _) = wild_history(2, 500, budget, 13);
+    let (width, exact_start) = (history.bucket_steps(), history.exact_start());
+    assert!(
+        exact_start > width && !exact_start.is_multiple_of(width),
+        "an open bucket"
+    );
+    assert_eq!(history.column_of(1), Some(0));
+    assert_eq!(history.column_of(500), Some(499));
+    assert_eq!(history.column_of(0), None);
+    assert_eq!(history.column_of(501), None);
+    // A full bucket, the open one (cut at the first exact step), and an exact column.
+    assert_eq!(history.bucket_of(width + 1), Some(width..2 * width));
+    let open = exact_start / width * width;
+    assert_eq!(history.bucket_of(exact_start - 1), Some(open..exact_start));
+    assert_eq!(history.bucket_of(exact_start), None);
+}

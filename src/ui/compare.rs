@@ -384,25 +384,17 @@ fn mark_ui(plot_ui: &mut egui_plot::PlotUi<'_>, hover: Hover, rows: f64, steps: 
 /// The value of `metric` at the hovered step and row of a run, in a line.
 fn value_at(run: &ComparedRun<'_>, metric: LayerMetric, hover: Hover) -> String {
     let history = run.history;
-    let Some(column) = hover
-        .step
-        .checked_sub(history.step_of(0))
-        .map(|c| c as usize)
-        .filter(|&c| c < history.len())
-    else {
+    let Some(column) = history.column_of(hover.step) else {
         return format!("step {}: not reached", hover.step);
     };
-    if column < history.exact_start()
+    // A summarised step: the bucket it is in.
+    if let Some(bucket) = history.bucket_of(column)
         && let Some(row) = hover
             .row
             .checked_sub(1)
             .filter(|&r| r < history.rows(metric))
     {
-        // A summarised step: the bucket it is in.
-        let width = history.bucket_steps();
-        let start = column / width * width;
-        let summary = history.summarize(metric, row, start..start + width);
-        let covered = history.covered(start..start + width);
+        let summary = history.summarize(metric, row, bucket.clone());
         // The mean a log scale colours and the flow chart draws: that of log10.
         let (what, mean) = if metric.scale() == Scale::Log {
             ("geometric mean", 10f64.powf(summary.mean_log10))
@@ -412,8 +404,8 @@ fn value_at(run: &ComparedRun<'_>, metric: LayerMetric, hover: Hover) -> String 
         return format!(
             "{}, steps {}–{} (summarised): min {}, {what} {}, max {}",
             row_name(run.config, metric, row),
-            history.step_of(covered.start),
-            history.step_of(covered.end.max(covered.start + 1) - 1),
+            history.step_of(bucket.start),
+            history.step_of(bucket.end - 1),
             format_value(summary.min),
             format_value(mean),
             format_value(summary.max)

@@ -181,15 +181,9 @@ struct Profile {
 /// the run has no such step.
 fn profile_points(run: &ComparedRun<'_>, metric: LayerMetric, step: u64) -> Option<Profile> {
     let history = run.history;
-    let column = step
-        .checked_sub(history.step_of(0))
-        .map(|c| c as usize)
-        .filter(|&c| c < history.len())?;
+    let column = history.column_of(step)?;
     let log = metric.scale() == Scale::Log;
-    let (values, summarised) = if column < history.exact_start() {
-        let width = history.bucket_steps();
-        let start = column / width * width;
-        let bucket = start..(start + width).min(history.exact_start());
+    let (values, summarised) = if let Some(bucket) = history.bucket_of(column) {
         let steps = (
             history.step_of(bucket.start),
             history.step_of(bucket.end - 1),

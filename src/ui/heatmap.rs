@@ -38,8 +38,6 @@ pub struct HeatmapView {
     layout: Option<Layout>,
     /// Columns whose every step was recorded when they were drawn.
     complete_columns: usize,
-    /// Columns drawn, the last possibly from a partial range of steps.
-    drawn_columns: usize,
     /// Steps of the history when the texture was last brought up to date.
     drawn_steps: usize,
     /// Set when the user asks to follow the newest step again.
@@ -53,7 +51,8 @@ pub struct HeatmapView {
     /// of a comparison.
     shared_range: Option<ColorRange>,
     /// What each drawn cell shows, so that a new colour range recolours the texture
-    /// without summarising the run again.
+    /// without summarising the run again; its columns are those drawn, the last
+    /// possibly from a partial range of steps.
     cells: Cells,
 }
 
@@ -208,7 +207,6 @@ impl HeatmapView {
             self.layout = Some(layout);
             self.cells = Cells::new(num_layers);
             self.complete_columns = 0;
-            self.drawn_columns = 0;
             self.drawn_steps = 0;
         }
         if history.len() == self.drawn_steps {
@@ -233,7 +231,6 @@ impl HeatmapView {
                 TextureOptions::NEAREST,
             );
         }
-        self.drawn_columns = needed;
         self.drawn_steps = history.len();
         self.complete_columns = history.len() / steps_per_column;
     }
@@ -254,7 +251,7 @@ impl HeatmapView {
 
         let num_layers = layout.num_layers as f64;
         let first_x = history.step_of(0) as f64 - 0.5;
-        let columns = self.drawn_columns.max(1);
+        let columns = self.cells.columns().max(1);
         let width_steps = (columns * layout.steps_per_column) as f64;
         let image = PlotImage::new(
             "heatmap",
