@@ -101,6 +101,8 @@ impl Workload {
 pub struct BenchResult {
     /// Steps per second of each timed run.
     pub runs: Vec<f64>,
+    /// The compute threads the steps ran on.
+    pub threads: usize,
 }
 
 impl BenchResult {
@@ -116,14 +118,19 @@ impl BenchResult {
     }
 }
 
-/// Trains `warmup` untimed steps, then `runs` timed runs of `steps` steps each.
+/// Trains `warmup` untimed steps, then `runs` timed runs of `steps` steps each, on
+/// `threads` compute threads (the trainer's default when `None`).
 pub fn measure(
     config: &Config,
     warmup: u64,
     runs: usize,
     steps: u64,
+    threads: Option<usize>,
 ) -> Result<BenchResult, TrainError> {
     let mut trainer = Trainer::new(config)?;
+    if let Some(threads) = threads {
+        trainer.set_compute_threads(threads);
+    }
     for _ in 0..warmup {
         trainer.step()?;
     }
@@ -135,7 +142,10 @@ pub fn measure(
         }
         rates.push(steps as f64 / start.elapsed().as_secs_f64());
     }
-    Ok(BenchResult { runs: rates })
+    Ok(BenchResult {
+        runs: rates,
+        threads: trainer.compute_threads(),
+    })
 }
 
 #[cfg(test)]
@@ -171,6 +181,7 @@ mod tests {
     fn median_of_the_runs() {
         let result = BenchResult {
             runs: vec![3.0, 1.0, 2.0, 10.0],
+            threads: 1,
         };
         assert_eq!(result.steps_per_sec(), 2.5);
     }

@@ -11,6 +11,7 @@ pub mod diagnosis;
 pub mod export;
 pub mod history;
 pub mod model;
+pub mod parallel;
 pub mod presets;
 pub mod rng;
 pub mod run;

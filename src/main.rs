@@ -64,6 +64,9 @@ struct BenchArgs {
     /// Untimed steps first (default: a quarter of a run).
     #[arg(long)]
     warmup: Option<u64>,
+    /// Compute threads, 1 to 64 (default: 2 on a machine with two or more cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: Option<u16>,
 }
 
 #[derive(clap::Args)]
@@ -185,9 +188,14 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         plural(args.runs as u64, "run", "runs"),
         plural(steps, "step", "steps")
     );
-    let result = gradlab::bench::measure(&config, warmup, args.runs, steps)?;
+    let threads = args.threads.map(usize::from);
+    let result = gradlab::bench::measure(&config, warmup, args.runs, steps, threads)?;
     let runs: Vec<String> = result.runs.iter().map(|r| format!("{r:.1}")).collect();
-    println!("runs: {}", runs.join(", "));
+    println!(
+        "runs on {}: {}",
+        plural(result.threads as u64, "thread", "threads"),
+        runs.join(", ")
+    );
     println!(
         "{} steps_per_sec={:.2}",
         workload.name(),

@@ -159,3 +159,39 @@ fn a_checkpoint_for_another_network_is_refused_by_name() {
         .unwrap_or_default();
     assert!(message.contains("layer1.weight"), "{message}");
 }
+
+/// Records of `steps` steps on `threads` compute threads, as bits.
+fn records_on(config: &Config, threads: usize, steps: usize) -> Vec<Vec<u64>> {
+    let mut trainer = Trainer::new(config).expect("trainer");
+    trainer.set_compute_threads(threads);
+    assert_eq!(trainer.compute_threads(), threads);
+    (0..steps)
+        .map(|_| bits(&trainer.step().expect("step")))
+        .collect()
+}
+
+/// Two compute threads give the same records as one, bit for bit: the products split
+/// in halves of rows (width and batch 128 take the split), the element-wise passes,
+/// the probes and the SGD updates all spread over both threads.
+#[test]
+fn two_threads_give_the_records_of_one() {
+    for overrides in [
+        &[
+            "train.optimizer=sgd",
+            "model.residual_every=2",
+            "model.dropout=0.2",
+        ][..],
+        &["model.batch_norm=true", "model.activation=tanh"][..],
+        &[
+            "train.optimizer=adam",
+            "model.activation=sigmoid",
+            "train.dtype=f64",
+        ][..],
+    ] {
+        let mut all = vec!["model.width=128", "train.batch_size=128", "model.depth=5"];
+        all.extend_from_slice(overrides);
+        let config = config(&all);
+        let one = records_on(&config, 1, 6);
+        assert_eq!(one, records_on(&config, 2, 6), "{overrides:?}");
+    }
+}

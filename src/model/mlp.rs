@@ -5,6 +5,10 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
+mod pass;
+
+pub use pass::TrainPass;
+
 use super::activation::PRELU_INIT;
 use super::fused::{FusedActivation, Slot, batch_norm_train, dense, tap};
 use super::{apply_activation, init::draw_weights};

@@ -7,6 +7,7 @@ use super::norm::tensor_norm;
 use super::sgd::{UpdateNorms, sgd_in_place};
 use crate::config::{Clip, Optimizer, Schedule, TrainConfig};
 use crate::model::Parameter;
+use crate::parallel;
 
 const ADAM_BETA1: f64 = 0.9;
 const ADAM_BETA2: f64 = 0.999;
@@ -143,20 +144,35 @@ impl OptimizerState {
         lr: f64,
     ) -> Result<Vec<Option<UpdateNorms>>> {
         self.steps_taken = self.steps_taken.saturating_add(1);
+        // Plain SGD on f32 weights updates each in place, every parameter on its own
+        // (spread over the compute threads); the rest take the tensor path below.
+        let weight_decay = self.weight_decay;
+        let decay_of = move |param: &Parameter<'_>| {
+            if param.decays { weight_decay } else { 0.0 }
+        };
+        let in_place: Vec<Option<UpdateNorms>> = if self.kind == Optimizer::Sgd {
+            let pairs: Vec<(&Parameter<'_>, &Option<Tensor>)> = params.iter().zip(grads).collect();
+            parallel::map(&pairs, |&(param, grad)| match grad {
+                Some(grad) => sgd_in_place(param.var.as_tensor(), grad, lr, decay_of(param)),
+                None => Ok(None),
+            })
+            .into_iter()
+            .collect::<Result<_>>()?
+        } else {
+            vec![None; params.len()]
+        };
         let mut moved = Vec::with_capacity(params.len());
         for (index, (param, grad)) in params.iter().zip(grads).enumerate() {
             let Some(grad) = grad else {
                 moved.push(None);
                 continue;
             };
-            let weight = param.var.as_tensor();
-            let decay = if param.decays { self.weight_decay } else { 0.0 };
-            if self.kind == Optimizer::Sgd
-                && let Some(norms) = sgd_in_place(weight, grad, lr, decay)?
-            {
+            if let Some(norms) = in_place[index] {
                 moved.push(Some(norms));
                 continue;
             }
+            let weight = param.var.as_tensor();
+            let decay = decay_of(param);
             // Coupled L2: the penalty's gradient joins the loss's (all but AdamW).
             let grad = if decay > 0.0 && self.kind != Optimizer::Adamw {
                 (grad + (weight * decay)?)?

@@ -18,6 +18,7 @@ use crate::config::{Activation, Clip, Config, ConfigError, Precision};
 use crate::data::{BatchSampler, DataError, Dataset, Objective};
 use crate::history::RunHistory;
 use crate::model::{Mlp, Mode, Parameter, RecurrentNet, RecurrentTrace, Trace};
+use crate::parallel::{self, ComputePool};
 use crate::rng::{Stream, stream_rng};
 
 /// The adding problem counts an answer as right within this distance of the target,
@@ -67,6 +68,22 @@ impl Network {
     }
 }
 
+/// The batch's mean loss: softmax cross-entropy over the read-out positions, or the
+/// squared error of the adding problem.
+fn loss_of(objective: Objective, output: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+    match objective {
+        Objective::Classify { .. } => candle_nn::loss::cross_entropy(output, y),
+        Objective::Regress => (output.flatten_all()? - y)?.sqr()?.mean_all(),
+    }
+}
+
+/// Where a step's parameter gradients are: candle's store after its autograd, or the
+/// MLP's written-out pass, in the order of the model's parameters.
+enum Grads {
+    Store(candle_core::backprop::GradStore),
+    Direct(Vec<Option<Tensor>>),
+}
+
 /// What a training forward pass kept.
 enum Kept {
     Mlp(Trace),
@@ -106,6 +123,8 @@ pub struct Trainer {
     /// The left singular vector of each recurrent weight matrix from the last step,
     /// where the next power iteration starts.
     sigma_vectors: Vec<Vec<f64>>,
+    /// The threads a step runs on (the numbers do not depend on them).
+    compute: ComputePool,
 }
 
 impl Trainer {
@@ -187,6 +206,7 @@ impl Trainer {
             test_y,
             probes,
             sigma_vectors: Vec::new(),
+            compute: ComputePool::shared(),
         })
     }
 
@@ -240,6 +260,22 @@ impl Trainer {
     /// clipping and the update. Test accuracy is measured after the update every
     /// `eval_every` steps and at the last step.
     pub fn step(&mut self) -> Result<StepRecord, TrainError> {
+        let compute = self.compute.clone();
+        compute.run(|| self.step_here())
+    }
+
+    /// How many threads a step runs on.
+    pub fn compute_threads(&self) -> usize {
+        self.compute.threads()
+    }
+
+    /// Steps on `threads` threads from now on (1 for the calling thread alone); the
+    /// numbers stay the same.
+    pub fn set_compute_threads(&mut self, threads: usize) {
+        self.compute = ComputePool::with_threads(threads);
+    }
+
+    fn step_here(&mut self) -> Result<StepRecord, TrainError> {
         let batch_size = self.config.train.batch_size;
         let batch: Vec<u32> = self
             .sampler
@@ -252,18 +288,42 @@ impl Trainer {
         let y = self.train_y.index_select(&index, 0)?.flatten_all()?;
 
         let masks = self.dropout_masks()?;
-        let (output, kept) = match &self.model {
+        let objective = self.dataset.objective;
+        let (output, kept, loss, grads) = match &self.model {
+            Network::Mlp(mlp) if mlp.trains_directly() => {
+                let mut loss = None;
+                let pass = mlp.train_pass(&x, masks.as_deref(), true, |logits| {
+                    let logits = Var::from_tensor(logits)?;
+                    let value = loss_of(objective, logits.as_tensor(), &y)?;
+                    let grad = value.backward()?.remove(logits.as_tensor());
+                    loss = Some(value);
+                    grad.ok_or_else(|| {
+                        candle_core::Error::Msg("the loss left the logits no gradient".into())
+                    })
+                })?;
+                let Some(loss) = loss else {
+                    return Err(candle_core::Error::Msg("the pass computed no loss".into()).into());
+                };
+                (
+                    pass.logits,
+                    Kept::Mlp(pass.trace),
+                    loss,
+                    Grads::Direct(pass.param_grads),
+                )
+            }
             Network::Mlp(mlp) => {
                 let (logits, trace) = mlp.forward(&x, Mode::Train, true, masks.as_deref())?;
-                (logits, Kept::Mlp(trace))
+                let loss = loss_of(objective, &logits, &y)?;
+                let grads = loss.backward()?;
+                (logits, Kept::Mlp(trace), loss, Grads::Store(grads))
             }
             Network::Recurrent(net) => {
                 let (output, trace) = net.forward(&x, self.probes.first())?;
-                (output, Kept::Recurrent(trace))
+                let loss = loss_of(objective, &output, &y)?;
+                let grads = loss.backward()?;
+                (output, Kept::Recurrent(trace), loss, Grads::Store(grads))
             }
         };
-        let loss = self.loss(&output, &y)?;
-        let grads = loss.backward()?;
         let mut record = StepRecord {
             step: self.steps_done + 1,
             loss: loss.to_dtype(DType::F64)?.to_scalar::<f64>()?,
@@ -275,10 +335,13 @@ impl Trainer {
         // Probes, all taken before clipping and the update. A parameter that took no
         // part in the loss has a gradient of exactly zero.
         let params = self.model.parameters();
-        let mut param_grads: Vec<Option<Tensor>> = params
-            .iter()
-            .map(|p| grads.get(p.var.as_tensor()).cloned())
-            .collect();
+        let mut param_grads: Vec<Option<Tensor>> = match &grads {
+            Grads::Store(store) => params
+                .iter()
+                .map(|p| store.get(p.var.as_tensor()).cloned())
+                .collect(),
+            Grads::Direct(direct) => direct.clone(),
+        };
         let param_norms = grad_norms(&param_grads)?;
         let weight_indices = self.model.weight_indices();
         record.weight_grad_norm = weight_indices.iter().map(|&i| param_norms[i]).collect();
@@ -287,12 +350,14 @@ impl Trainer {
             Kept::Recurrent(_) => self
                 .probes
                 .iter()
-                .map(|probe| grads.get(probe.as_tensor()))
+                .map(|probe| match &grads {
+                    Grads::Store(store) => store.get(probe.as_tensor()),
+                    Grads::Direct(_) => None,
+                })
                 .collect(),
         };
-        let probe_norms = probe_grads
+        let probe_norms = parallel::map(&probe_grads, |grad| grad.map_or(Ok(0.0), tensor_norm))
             .into_iter()
-            .map(|grad| grad.map_or(Ok(0.0), tensor_norm))
             .collect::<candle_core::Result<Vec<f64>>>()?;
         match &kept {
             Kept::Mlp(trace) => {
@@ -354,13 +419,9 @@ impl Trainer {
         Ok(record)
     }
 
-    /// The batch's mean loss: softmax cross-entropy over the read-out positions, or
-    /// the squared error of the adding problem.
+    /// The batch's mean loss (see [`loss_of`]).
     fn loss(&self, output: &Tensor, y: &Tensor) -> Result<Tensor, TrainError> {
-        Ok(match self.dataset.objective {
-            Objective::Classify { .. } => candle_nn::loss::cross_entropy(output, y)?,
-            Objective::Regress => (output.flatten_all()? - y)?.sqr()?.mean_all()?,
-        })
+        Ok(loss_of(self.dataset.objective, output, y)?)
     }
 
     /// Fraction of examples (of read-out positions) answered right: the class with the
@@ -391,7 +452,9 @@ impl Trainer {
         };
         let activation = self.config.model.probed_activation();
         for pre_activation in &trace.pre_activations {
-            push_saturation(pre_activation, activation, net.leaky_slope(), record)?;
+            let (saturated, dead) = saturation_of(pre_activation, activation, net.leaky_slope())?;
+            record.saturated_fraction.push(saturated);
+            record.dead_fraction.push(dead);
         }
         record.saturated_fraction.push(0.0);
         record.dead_fraction.push(0.0);
@@ -413,13 +476,17 @@ impl Trainer {
             return Ok(());
         };
         let activation = mlp.activation();
-        for (index, pre_activation) in trace.pre_activations.iter().enumerate() {
-            push_saturation(
-                pre_activation,
-                activation,
-                mlp.negative_slope(index)?,
-                record,
-            )?;
+        let layers: Vec<(&Tensor, f64)> = trace
+            .pre_activations
+            .iter()
+            .enumerate()
+            .map(|(index, z)| Ok((z, mlp.negative_slope(index)?)))
+            .collect::<candle_core::Result<_>>()?;
+        let fractions = parallel::map(&layers, |&(z, slope)| saturation_of(z, activation, slope));
+        for fraction in fractions {
+            let (saturated, dead) = fraction?;
+            record.saturated_fraction.push(saturated);
+            record.dead_fraction.push(dead);
         }
         // The output layer is linear: its derivative is 1 everywhere.
         record.saturated_fraction.push(0.0);
@@ -624,29 +691,29 @@ fn recurrent_sigmas(model: &Network, vectors: &mut Vec<Vec<f64>>) -> Result<Vec<
 }
 
 /// The saturated and dead fractions of one layer's pre-activations.
-fn push_saturation(
+/// (saturated fraction, dead fraction) of one layer's pre-activations.
+fn saturation_of(
     pre_activation: &Tensor,
     activation: Activation,
     slope: f64,
-    record: &mut StepRecord,
-) -> Result<(), TrainError> {
+) -> candle_core::Result<(f64, f64)> {
     let units = pre_activation.dim(1)?;
-    let (saturated, dead) = with_host_slice(pre_activation, |z| match z {
+    with_host_slice(pre_activation, |z| match z {
         HostSlice::F32(z) => saturation(z, units, activation, slope),
         HostSlice::F64(z) => saturation(z, units, activation, slope),
-    })?;
-    record.saturated_fraction.push(saturated);
-    record.dead_fraction.push(dead);
-    Ok(())
+    })
 }
 
 /// Mean and standard deviation of each layer's output.
 fn push_moments(outputs: &[Tensor], record: &mut StepRecord) -> Result<(), TrainError> {
-    for output in outputs {
-        let (mean, std) = with_host_slice(output, |h| match h {
+    let all = parallel::map(outputs, |output| {
+        with_host_slice(output, |h| match h {
             HostSlice::F32(h) => moments(h),
             HostSlice::F64(h) => moments(h),
-        })?;
+        })
+    });
+    for output in all {
+        let (mean, std) = output?;
         record.activation_mean.push(mean);
         record.activation_std.push(std);
     }
@@ -654,9 +721,8 @@ fn push_moments(outputs: &[Tensor], record: &mut StepRecord) -> Result<(), Train
 }
 
 fn grad_norms(grads: &[Option<Tensor>]) -> candle_core::Result<Vec<f64>> {
-    grads
-        .iter()
-        .map(|g| g.as_ref().map_or(Ok(0.0), tensor_norm))
+    parallel::map(grads, |g| g.as_ref().map_or(Ok(0.0), tensor_norm))
+        .into_iter()
         .collect()
 }
 

@@ -72,9 +72,9 @@ pub fn batch_norm_train(
 }
 
 /// Per-unit statistics of one batch, in f64.
-struct Stats {
-    mean: Vec<f64>,
-    var: Vec<f64>,
+pub(crate) struct Stats {
+    pub(crate) mean: Vec<f64>,
+    pub(crate) var: Vec<f64>,
     /// 1/√(σ² + ε).
     inv_std: Vec<f64>,
 }
@@ -82,7 +82,12 @@ struct Stats {
 impl Stats {
     /// (∂L/∂u, ∂L/∂γ, ∂L/∂β) from dy = ∂L/∂y, the input u and γ; ∂L/∂u is written over
     /// dy. Plain index loops over rows, so that the compiler vectorises them.
-    fn backward<T: Float>(&self, mut dy: Vec<T>, u: &[T], gamma: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+    pub(crate) fn backward<T: Float>(
+        &self,
+        mut dy: Vec<T>,
+        u: &[T],
+        gamma: &[T],
+    ) -> (Vec<T>, Vec<T>, Vec<T>) {
         let units = gamma.len();
         let n = (u.len() / units.max(1)) as f64;
         let (mean, inv_std) = (&self.mean[..units], &self.inv_std[..units]);
@@ -114,6 +119,49 @@ impl Stats {
     }
 }
 
+/// The batch's statistics of `u` (`batch × units`, `units` = γ's length, at least one
+/// row) and y = γ·(u − μ)/√(σ² + ε) + β.
+pub(crate) fn normalise<T: Float>(
+    u: &[T],
+    gamma: &[T],
+    beta: &[T],
+    epsilon: f64,
+) -> (Stats, Vec<T>) {
+    let units = gamma.len();
+    let n = (u.len() / units.max(1)) as f64;
+    let mut mean = vec![0.0f64; units];
+    for row in u.chunks_exact(units) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v.to_f64();
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![0.0f64; units];
+    for row in u.chunks_exact(units) {
+        for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
+            let d = v.to_f64() - m;
+            *s += d * d;
+        }
+    }
+    var.iter_mut().for_each(|s| *s /= n);
+    let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
+
+    // y = (u − μ)·(γ/√(σ² + ε)) + β
+    let scale: Vec<f64> = inv_std
+        .iter()
+        .zip(gamma)
+        .map(|(s, g)| s * g.to_f64())
+        .collect();
+    let shift: Vec<f64> = beta.iter().map(|b| b.to_f64()).collect();
+    let mut y = Vec::with_capacity(u.len());
+    for row in u.chunks_exact(units) {
+        for (((&v, &m), &s), &b) in row.iter().zip(&mean).zip(&scale).zip(&shift) {
+            y.push(T::from_f64((v.to_f64() - m) * s + b));
+        }
+    }
+    (Stats { mean, var, inv_std }, y)
+}
+
 struct BatchNormTrain {
     epsilon: f64,
     activation: FusedActivation,
@@ -124,46 +172,17 @@ struct BatchNormTrain {
 
 impl BatchNormTrain {
     fn forward<T: Float>(&self, u: &[T], gamma: &[T], beta: &[T]) -> Result<CpuStorage> {
-        let units = gamma.len();
-        let batch = u.len() / units;
-        let n = batch as f64;
-        let mut mean = vec![0.0f64; units];
-        for row in u.chunks_exact(units) {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += v.to_f64();
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n);
-        let mut var = vec![0.0f64; units];
-        for row in u.chunks_exact(units) {
-            for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
-                let d = v.to_f64() - m;
-                *s += d * d;
-            }
-        }
-        var.iter_mut().for_each(|s| *s /= n);
-        let inv_std: Vec<f64> = var
-            .iter()
-            .map(|v| 1.0 / (v + self.epsilon).sqrt())
-            .collect();
-
-        // y = (u − μ)·(γ/√(σ² + ε)) + β
-        let scale: Vec<f64> = inv_std
-            .iter()
-            .zip(gamma)
-            .map(|(s, g)| s * g.to_f64())
-            .collect();
-        let shift: Vec<f64> = beta.iter().map(|b| b.to_f64()).collect();
-        let mut y = Vec::with_capacity(u.len());
-        for row in u.chunks_exact(units) {
-            for (((&v, &m), &s), &b) in row.iter().zip(&mean).zip(&scale).zip(&shift) {
-                y.push(T::from_f64((v.to_f64() - m) * s + b));
-            }
-        }
-        if self.stats.set(Stats { mean, var, inv_std }).is_err() {
+        let (stats, y) = normalise(u, gamma, beta, self.epsilon);
+        if self.stats.set(stats).is_err() {
             candle_core::bail!("batch norm: the op ran twice");
         }
-        activate(self.activation, y, (batch, units), &self.pre_activation)
+        let batch = u.len() / gamma.len().max(1);
+        activate(
+            self.activation,
+            y,
+            (batch, gamma.len()),
+            &self.pre_activation,
+        )
     }
 
     /// (∂L/∂u, ∂L/∂γ, ∂L/∂β).

@@ -57,11 +57,7 @@ struct Dense {
 impl Dense {
     /// Adds the bias to the product `z` in place and applies the activation.
     fn finish<T: Float>(&self, mut z: Vec<T>, bias: &[T], shape: Shape) -> Result<CpuStorage> {
-        for row in z.chunks_exact_mut(bias.len().max(1)) {
-            for (v, &b) in row.iter_mut().zip(bias) {
-                *v += b;
-            }
-        }
+        add_bias(&mut z, bias);
         activate(self.activation, z, shape, &self.pre_activation)
     }
 
@@ -94,8 +90,17 @@ impl Dense {
     }
 }
 
+/// Adds `bias` to every row of the row-major matrix `z`, `bias.len()` wide.
+pub(crate) fn add_bias<T: Float>(z: &mut [T], bias: &[T]) {
+    for row in z.chunks_exact_mut(bias.len().max(1)) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}
+
 /// The sum of each column of a row-major matrix `cols` wide, rows added in order.
-fn column_sums<T: Float>(values: &[T], cols: usize) -> Vec<T> {
+pub(crate) fn column_sums<T: Float>(values: &[T], cols: usize) -> Vec<T> {
     let mut sums = vec![T::zero(); cols];
     for row in rows(values, cols) {
         for (sum, &v) in sums.iter_mut().zip(row) {

@@ -10,6 +10,7 @@
 
 mod batch_norm;
 mod dense;
+mod product;
 
 use std::sync::{Arc, OnceLock};
 
@@ -20,7 +21,10 @@ use candle_core::{
 use super::recurrence::Real;
 
 pub use batch_norm::{BatchStats, batch_norm_train};
+pub(crate) use batch_norm::{Stats, normalise};
 pub use dense::dense;
+pub(crate) use dense::{add_bias, column_sums};
+pub(crate) use product::{Matrix, product};
 
 use crate::config::Activation;
 
@@ -107,23 +111,31 @@ fn activate<T: Float>(
     shape: impl Into<Shape>,
     pre_activation: &Slot,
 ) -> Result<CpuStorage> {
+    if activation == FusedActivation::Identity {
+        return Ok(T::to_cpu_storage_owned(values));
+    }
+    let a = apply(activation, &values);
+    fill(
+        pre_activation,
+        Tensor::from_vec(values, shape, &Device::Cpu)?,
+    )?;
+    Ok(T::to_cpu_storage_owned(a))
+}
+
+/// f(z) for every element.
+pub(crate) fn apply<T: Float>(activation: FusedActivation, values: &[T]) -> Vec<T> {
     // One loop per activation, each its own closure type and so its own compiled loop
     // with the match decided outside it: a closure taking the activation as an argument
     // is compiled once, with the match inside the loop, and does not vectorise.
     fn each<T: Copy>(values: &[T], f: impl Fn(T) -> T) -> Vec<T> {
         values.iter().map(|&v| f(v)).collect()
     }
-    let a = match activation {
-        FusedActivation::Identity => return Ok(T::to_cpu_storage_owned(values)),
-        FusedActivation::Relu => each(&values, |v| FusedActivation::Relu.value(v)),
-        FusedActivation::Sigmoid => each(&values, |v| FusedActivation::Sigmoid.value(v)),
-        FusedActivation::Tanh => each(&values, |v| FusedActivation::Tanh.value(v)),
-    };
-    fill(
-        pre_activation,
-        Tensor::from_vec(values, shape, &Device::Cpu)?,
-    )?;
-    Ok(T::to_cpu_storage_owned(a))
+    match activation {
+        FusedActivation::Identity => values.to_vec(),
+        FusedActivation::Relu => each(values, |v| FusedActivation::Relu.value(v)),
+        FusedActivation::Sigmoid => each(values, |v| FusedActivation::Sigmoid.value(v)),
+        FusedActivation::Tanh => each(values, |v| FusedActivation::Tanh.value(v)),
+    }
 }
 
 /// The elements of a contiguous CPU storage under `layout`.
@@ -143,7 +155,10 @@ fn rows<T>(values: &[T], width: usize) -> std::slice::ChunksExact<'_, T> {
 }
 
 /// Calls `f` with the elements of a contiguous CPU tensor.
-fn with_slice<T: Float, R>(tensor: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
+pub(crate) fn with_slice<T: Float, R>(
+    tensor: &Tensor,
+    f: impl FnOnce(&[T]) -> Result<R>,
+) -> Result<R> {
     let (storage, layout) = tensor.storage_and_layout();
     let Storage::Cpu(cpu) = &*storage else {
         candle_core::bail!("fused op: tensors must be on the CPU")
@@ -152,7 +167,12 @@ fn with_slice<T: Float, R>(tensor: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -
 }
 
 /// ∂L/∂z for every element from ∂L/∂a, z and a (see [`FusedActivation::backward`]).
-fn backward_all<T: Float>(activation: FusedActivation, grad: &[T], z: &[T], a: &[T]) -> Vec<T> {
+pub(crate) fn backward_all<T: Float>(
+    activation: FusedActivation,
+    grad: &[T],
+    z: &[T],
+    a: &[T],
+) -> Vec<T> {
     // One loop per activation, as in `activate`.
     fn each<T: Copy>(grad: &[T], z: &[T], a: &[T], f: impl Fn(T, T, T) -> T) -> Vec<T> {
         grad.iter()
