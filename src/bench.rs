@@ -102,7 +102,15 @@ pub struct BenchResult {
     /// Steps per second of each timed run.
     pub runs: Vec<f64>,
     /// The compute threads the steps ran on.
-    pub threads: usize,
+    pub threads: Threads,
+}
+
+/// How many compute threads a measurement ran on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    Fixed(usize),
+    /// The trainer chose one or two by timing its steps.
+    Tuned,
 }
 
 impl BenchResult {
@@ -144,7 +152,11 @@ pub fn measure(
     }
     Ok(BenchResult {
         runs: rates,
-        threads: trainer.compute_threads(),
+        threads: if trainer.compute_tuned() {
+            Threads::Tuned
+        } else {
+            Threads::Fixed(trainer.compute_threads())
+        },
     })
 }
 
@@ -181,7 +193,7 @@ mod tests {
     fn median_of_the_runs() {
         let result = BenchResult {
             runs: vec![3.0, 1.0, 2.0, 10.0],
-            threads: 1,
+            threads: Threads::Fixed(1),
         };
         assert_eq!(result.steps_per_sec(), 2.5);
     }

@@ -64,7 +64,8 @@ struct BenchArgs {
     /// Untimed steps first (default: a quarter of a run).
     #[arg(long)]
     warmup: Option<u64>,
-    /// Compute threads, 1 to 64 (default: 2 on a machine with two or more cores).
+    /// Compute threads, 1 to 64 (default: as the app does, 1 or 2 chosen by timing
+    /// steps for the wide MLPs on a machine with two or more cores, 1 otherwise).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }
@@ -165,6 +166,7 @@ fn set_compute_threads() {
 }
 
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    use gradlab::bench::Threads;
     let workload: gradlab::bench::Workload = args.workload.parse().map_err(anyhow::Error::msg)?;
     let config = workload.config().map_err(anyhow::Error::msg)?;
     anyhow::ensure!(
@@ -191,11 +193,11 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let threads = args.threads.map(usize::from);
     let result = gradlab::bench::measure(&config, warmup, args.runs, steps, threads)?;
     let runs: Vec<String> = result.runs.iter().map(|r| format!("{r:.1}")).collect();
-    println!(
-        "runs on {}: {}",
-        plural(result.threads as u64, "thread", "threads"),
-        runs.join(", ")
-    );
+    let threads = match result.threads {
+        Threads::Fixed(n) => plural(n as u64, "thread", "threads"),
+        Threads::Tuned => "1 or 2 threads, chosen by timing".to_string(),
+    };
+    println!("runs on {threads}: {}", runs.join(", "));
     println!(
         "{} steps_per_sec={:.2}",
         workload.name(),

@@ -112,6 +112,92 @@ impl ComputePool {
     }
 }
 
+/// Steps taken after a switch before timing starts (the first warms the caches), steps
+/// timed to judge a setting, and steps on the faster setting before the other is
+/// timed again.
+const SETTLE_STEPS: u32 = 1;
+const TIMED_STEPS: u32 = 3;
+const KEEP_STEPS: u32 = 60;
+
+/// Chooses between the calling thread alone and a pool by timing steps on each: a
+/// second thread pays on an idle machine and costs when another process keeps a core
+/// busy (the window's own thread, another program). The numbers do not depend on the
+/// choice, only the speed.
+///
+/// It times [`TIMED_STEPS`] steps on each setting (after [`SETTLE_STEPS`]), then runs
+/// the faster: its first steps time it again (and hand over at once if it is now the
+/// slower), and after [`KEEP_STEPS`] more the other setting is timed again.
+#[derive(Clone, Debug)]
+pub struct Tuner {
+    settings: [ComputePool; 2],
+    /// Mean seconds per step of each setting's last timing.
+    seconds: [Option<f64>; 2],
+    current: usize,
+    /// Steps on the current setting since the last switch.
+    steps: u32,
+    /// Sum of the timed steps' seconds since the last switch.
+    timed: f64,
+}
+
+impl Tuner {
+    /// Starts on `pool`, and times `single` next.
+    pub fn new(single: ComputePool, pool: ComputePool) -> Self {
+        Self {
+            settings: [single, pool],
+            seconds: [None, None],
+            current: 1,
+            steps: 0,
+            timed: 0.0,
+        }
+    }
+
+    /// The setting the next step runs on.
+    pub fn current(&self) -> &ComputePool {
+        &self.settings[self.current]
+    }
+
+    /// Records that a step on [`Tuner::current`] took `seconds`, and switches when its
+    /// turn is over.
+    pub fn record(&mut self, seconds: f64) {
+        self.steps += 1;
+        if self.steps > SETTLE_STEPS {
+            self.timed += seconds;
+        }
+        let other = 1 - self.current;
+        let timing_done = self.steps >= SETTLE_STEPS + TIMED_STEPS;
+        if timing_done && self.steps == SETTLE_STEPS + TIMED_STEPS {
+            self.seconds[self.current] = Some(self.timed / f64::from(TIMED_STEPS));
+        }
+        let faster = match self.seconds {
+            [Some(a), Some(b)] => Some(if b < a { 1 } else { 0 }),
+            _ => None,
+        };
+        let switch = match faster {
+            // The other setting has not been timed yet.
+            None => timing_done,
+            // Timing the slower setting: back to the faster one once it is timed.
+            Some(best) if best != self.current => timing_done,
+            // On the faster setting: keep it for its turn, then time the other again.
+            Some(_) => self.steps >= SETTLE_STEPS + TIMED_STEPS + KEEP_STEPS,
+        };
+        if switch {
+            self.current = match faster {
+                Some(best) if best != self.current => best,
+                _ => other,
+            };
+            log::debug!(
+                "compute threads: {} for the next steps (seconds a step: 1 thread {:?}, {} threads {:?})",
+                self.settings[self.current].threads(),
+                self.seconds[0],
+                self.settings[1].threads(),
+                self.seconds[1]
+            );
+            self.steps = 0;
+            self.timed = 0.0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +223,56 @@ mod tests {
         assert_eq!(pool.run(|| by_halves(1001, 10, squares)), whole);
         assert_eq!(by_halves(1001, 10, squares), whole);
         assert_eq!(ComputePool::with_threads(1).threads(), 1);
+    }
+
+    /// Feeds the tuner steps whose time depends on the setting and returns the setting
+    /// (1 or 2 threads) of each step.
+    fn drive(tuner: &mut Tuner, steps: usize, seconds: impl Fn(usize) -> f64) -> Vec<usize> {
+        (0..steps)
+            .map(|_| {
+                let threads = tuner.current().threads();
+                tuner.record(seconds(threads));
+                threads
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_tuner_keeps_the_faster_setting_and_looks_again() {
+        let single = ComputePool::single();
+        let pool = ComputePool::with_threads(2);
+        // Two threads faster: 4 steps timed on each, then 64 on two threads (the
+        // first 4 timing it again), then 4 on one, then two again.
+        let mut tuner = Tuner::new(single.clone(), pool.clone());
+        let taken = drive(
+            &mut tuner,
+            8 + 64 + 4 + 1,
+            |t| if t == 2 { 0.04 } else { 0.06 },
+        );
+        assert_eq!(&taken[..4], &[2; 4]);
+        assert_eq!(&taken[4..8], &[1; 4]);
+        assert!(taken[8..72].iter().all(|&t| t == 2), "{taken:?}");
+        assert_eq!(&taken[72..76], &[1; 4]);
+        assert_eq!(taken[76], 2);
+
+        // One thread faster (a core busy elsewhere): after the first timing of both,
+        // two threads run only while they are timed again, 4 steps in 68.
+        let mut tuner = Tuner::new(single.clone(), pool.clone());
+        let taken = drive(&mut tuner, 8 + 68 * 2, |t| if t == 2 { 0.08 } else { 0.06 });
+        let on_two = taken.iter().filter(|&&t| t == 2).count();
+        assert_eq!(on_two, 4 + 2 * 4, "{taken:?}");
+
+        // The load changes while two threads are kept: they run out their turn (34
+        // more steps), one thread is timed (4; two threads' old figure still wins),
+        // two threads are timed again (4), found slower, and one thread is kept.
+        let mut tuner = Tuner::new(single, pool);
+        drive(&mut tuner, 8 + 30, |t| if t == 2 { 0.04 } else { 0.06 });
+        let taken = drive(&mut tuner, 34 + 4 + 4 + 30, |t| {
+            if t == 2 { 0.09 } else { 0.06 }
+        });
+        assert!(taken[..34].iter().all(|&t| t == 2), "{taken:?}");
+        assert_eq!(&taken[34..38], &[1; 4]);
+        assert_eq!(&taken[38..42], &[2; 4]);
+        assert!(taken[42..].iter().all(|&t| t == 1), "{taken:?}");
     }
 }

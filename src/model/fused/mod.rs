@@ -24,6 +24,7 @@ pub use batch_norm::{BatchStats, batch_norm_train};
 pub(crate) use batch_norm::{Stats, normalise};
 pub use dense::dense;
 pub(crate) use dense::{add_bias, column_sums};
+pub use product::SPLIT_MIN_WORK;
 pub(crate) use product::{Matrix, product};
 
 use crate::config::Activation;

@@ -19,7 +19,7 @@ use super::Float;
 use crate::parallel::{both, splitting};
 
 /// Products with fewer multiply-adds than this stay on one thread.
-const SPLIT_MIN_WORK: usize = 1 << 20;
+pub const SPLIT_MIN_WORK: usize = 1 << 20;
 
 /// A matrix in a slice, row-major as stored, read as it lies or transposed.
 #[derive(Clone, Copy, Debug)]
