@@ -153,11 +153,17 @@ pub(crate) fn normalise<T: Float>(
         .map(|(s, g)| s * g.to_f64())
         .collect();
     let shift: Vec<f64> = beta.iter().map(|b| b.to_f64()).collect();
+    // Each row extended by a zip of slices, which vectorises (a push per element does
+    // not).
     let mut y = Vec::with_capacity(u.len());
     for row in u.chunks_exact(units) {
-        for (((&v, &m), &s), &b) in row.iter().zip(&mean).zip(&scale).zip(&shift) {
-            y.push(T::from_f64((v.to_f64() - m) * s + b));
-        }
+        y.extend(
+            row.iter()
+                .zip(&mean)
+                .zip(&scale)
+                .zip(&shift)
+                .map(|(((&v, &m), &s), &b)| T::from_f64((v.to_f64() - m) * s + b)),
+        );
     }
     (Stats { mean, var, inv_std }, y)
 }
