@@ -9,6 +9,9 @@
 
 use std::sync::Arc;
 
+/// Element-wise passes over fewer values than this stay on one thread.
+pub const ELEMENTWISE_SPLIT: usize = 1 << 14;
+
 /// True on a thread of a rayon pool with more than one thread.
 pub fn splitting() -> bool {
     rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1

@@ -15,10 +15,7 @@ use crate::model::fused::{
     Float, FusedActivation, Matrix, Slot, Stats, add_bias, apply, backward_all, column_sums,
     normalise, product, with_slice,
 };
-use crate::parallel::{both, by_halves};
-
-/// Element-wise passes over fewer values than this stay on one thread.
-const ELEMENTWISE_SPLIT: usize = 1 << 14;
+use crate::parallel::{ELEMENTWISE_SPLIT, both, by_halves};
 
 /// What [`Mlp::train_pass`] gives back.
 pub struct TrainPass {
