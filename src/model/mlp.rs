@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 mod pass;
 
-pub use pass::TrainPass;
+pub use pass::{PassProbes, TrainPass};
 
 use super::activation::PRELU_INIT;
 use super::fused::{FusedActivation, Slot, batch_norm_train, dense, tap};

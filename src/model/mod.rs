@@ -8,5 +8,5 @@ mod recurrence;
 mod recurrent;
 
 pub use activation::apply_activation;
-pub use mlp::{BatchNorm, Linear, Mlp, Mode, Parameter, Trace, TrainPass};
+pub use mlp::{BatchNorm, Linear, Mlp, Mode, Parameter, PassProbes, Trace, TrainPass};
 pub use recurrent::{RecurrentLayer, RecurrentNet, RecurrentTrace, num_blocks};

@@ -12,6 +12,7 @@ mod trainer;
 mod worker;
 
 pub use norm::{host_values, scaled_norm, tensor_norm};
+pub(crate) use norm::{norm_f32, norm_f64};
 pub use record::{LayerMetric, Scale, StepRecord};
 pub use trainer::{TrainError, Trainer};
 pub use worker::{Command, OpenedRun, RunState, RunToSave, Worker, WorkerEvent, WorkerUnavailable};

@@ -19,7 +19,7 @@ use crate::config::{Activation, Clip, Config, ConfigError, Precision};
 use crate::data::{BatchSampler, DataError, Dataset, Objective};
 use crate::history::RunHistory;
 use crate::model::fused::{FusedActivation, SPLIT_MIN_WORK};
-use crate::model::{Mlp, Mode, Parameter, RecurrentNet, RecurrentTrace, Trace};
+use crate::model::{Mlp, Mode, Parameter, PassProbes, RecurrentNet, RecurrentTrace, Trace};
 use crate::parallel::{self, ComputePool, Tuner};
 use crate::rng::{Stream, stream_rng};
 
@@ -109,10 +109,27 @@ fn splits_well(config: &Config) -> bool {
 }
 
 /// Where a step's parameter gradients are: candle's store after its autograd, or the
-/// MLP's written-out pass, in the order of the model's parameters.
+/// MLP's written-out pass, in the order of the model's parameters, with the probes it
+/// took.
 enum Grads {
     Store(candle_core::backprop::GradStore),
-    Direct(Vec<Option<Tensor>>),
+    Direct(Vec<Option<Tensor>>, Option<PassProbes>),
+}
+
+/// Saturation, dead units and moments as [`Trainer::record_activations`] records them,
+/// from the pass's own probes.
+fn record_taken(taken: &PassProbes, record: &mut StepRecord) {
+    for &(saturated, dead) in &taken.saturation {
+        record.saturated_fraction.push(saturated);
+        record.dead_fraction.push(dead);
+    }
+    // The output layer is linear: its derivative is 1 everywhere.
+    record.saturated_fraction.push(0.0);
+    record.dead_fraction.push(0.0);
+    for &(mean, std) in &taken.moments {
+        record.activation_mean.push(mean);
+        record.activation_std.push(std);
+    }
 }
 
 /// What a training forward pass kept.
@@ -353,7 +370,7 @@ impl Trainer {
                     pass.logits,
                     Kept::Mlp(pass.trace),
                     loss,
-                    Grads::Direct(pass.param_grads),
+                    Grads::Direct(pass.param_grads, pass.probes),
                 )
             }
             Network::Mlp(mlp) => {
@@ -385,9 +402,18 @@ impl Trainer {
                 .iter()
                 .map(|p| store.get(p.var.as_tensor()).cloned())
                 .collect(),
-            Grads::Direct(direct) => direct.clone(),
+            Grads::Direct(direct, _) => direct.clone(),
         };
-        let param_norms = grad_norms(&param_grads)?;
+        // The written-out pass took the MLP's probes itself, while the values were in
+        // cache, by the same functions as below.
+        let taken = match &grads {
+            Grads::Direct(_, taken) => taken.as_ref(),
+            Grads::Store(_) => None,
+        };
+        let param_norms = match taken {
+            Some(taken) => taken.param_grad_norms.clone(),
+            None => grad_norms(&param_grads)?,
+        };
         let weight_indices = self.model.weight_indices();
         record.weight_grad_norm = weight_indices.iter().map(|&i| param_norms[i]).collect();
         let probe_grads: Vec<Option<&Tensor>> = match &kept {
@@ -397,17 +423,23 @@ impl Trainer {
                 .iter()
                 .map(|probe| match &grads {
                     Grads::Store(store) => store.get(probe.as_tensor()),
-                    Grads::Direct(_) => None,
+                    Grads::Direct(..) => None,
                 })
                 .collect(),
         };
-        let probe_norms = parallel::map(&probe_grads, |grad| grad.map_or(Ok(0.0), tensor_norm))
-            .into_iter()
-            .collect::<candle_core::Result<Vec<f64>>>()?;
+        let probe_norms = match taken {
+            Some(taken) => taken.output_grad_norms.clone(),
+            None => parallel::map(&probe_grads, |grad| grad.map_or(Ok(0.0), tensor_norm))
+                .into_iter()
+                .collect::<candle_core::Result<Vec<f64>>>()?,
+        };
         match &kept {
             Kept::Mlp(trace) => {
                 record.activation_grad_norm = probe_norms;
-                self.record_activations(trace, &mut record)?;
+                match taken {
+                    Some(taken) => record_taken(taken, &mut record),
+                    None => self.record_activations(trace, &mut record)?,
+                }
             }
             Kept::Recurrent(trace) => {
                 let per_layer: Vec<Vec<f64>> = trace

@@ -80,15 +80,20 @@ impl FusedActivation {
 
 /// The element types the fused ops compute in: sigmoid and tanh are the recurrence's
 /// vectorising forms, within a few units in the last place of the C library's.
-pub trait Float: WithDType + std::ops::Neg<Output = Self> {
+pub trait Float: WithDType + std::ops::Neg<Output = Self> + Into<f64> {
     fn sigmoid(self) -> Self;
+    /// The Euclidean norm of `values`, as the probes take it (see `train::norm`).
+    fn norm(values: &[Self]) -> f64;
     fn tanh(self) -> Self;
     fn max_zero(self) -> Self;
 }
 
 macro_rules! float {
-    ($t:ty) => {
+    ($t:ty, $norm:path) => {
         impl Float for $t {
+            fn norm(values: &[Self]) -> f64 {
+                $norm(values)
+            }
             fn sigmoid(self) -> Self {
                 Real::sigmoid_fast(self)
             }
@@ -101,8 +106,8 @@ macro_rules! float {
         }
     };
 }
-float!(f32);
-float!(f64);
+float!(f32, crate::train::norm_f32);
+float!(f64, crate::train::norm_f64);
 
 /// Applies `activation` to `values` (`shape`), keeping `values` in `pre_activation`
 /// unless the activation is the identity.

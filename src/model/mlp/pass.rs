@@ -16,6 +16,7 @@ use crate::model::fused::{
     normalise, product, with_slice,
 };
 use crate::parallel::{ELEMENTWISE_SPLIT, both, by_halves};
+use crate::train::probes;
 
 /// What [`Mlp::train_pass`] gives back.
 pub struct TrainPass {
@@ -24,6 +25,23 @@ pub struct TrainPass {
     pub trace: Trace,
     /// One gradient per tensor of [`Mlp::parameters`], in that order.
     pub param_grads: Vec<Option<Tensor>>,
+    /// With `probe`: the probes, taken by the functions the trainer uses on the trace,
+    /// each while its values were in cache.
+    pub probes: Option<PassProbes>,
+}
+
+/// The probes of one step, taken inside the pass.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PassProbes {
+    /// The norm of each parameter's gradient, in the order of [`Mlp::parameters`].
+    pub param_grad_norms: Vec<f64>,
+    /// ‖∂L/∂h_l‖ of every layer's output, input side first.
+    pub output_grad_norms: Vec<f64>,
+    /// (saturated fraction, dead fraction) of every hidden layer's pre-activations
+    /// ([`probes::saturation`]).
+    pub saturation: Vec<(f64, f64)>,
+    /// (mean, standard deviation) of every layer's output ([`probes::moments`]).
+    pub moments: Vec<(f64, f64)>,
 }
 
 /// What the forward pass keeps of one hidden layer for the backward pass.
@@ -107,7 +125,7 @@ impl Pass<'_> {
         x: &[T],
         logits_grad: impl FnOnce(&Tensor) -> Result<Tensor>,
     ) -> Result<TrainPass> {
-        let (hidden, logits) = self.forward(x)?;
+        let (hidden, logits, mut probes) = self.forward(x)?;
         let batch = self.batch(x)?;
         let classes = logits.len() / batch.max(1);
         let logits = Tensor::from_vec(logits, (batch, classes), &Device::Cpu)?;
@@ -122,7 +140,7 @@ impl Pass<'_> {
             )
         }
         let grad = grad.flatten_all()?.to_vec1::<T>()?;
-        let (param_grads, output_grads) = self.backward(x, &hidden, grad)?;
+        let (param_grads, output_grads) = self.backward(x, &hidden, grad, &mut probes)?;
 
         let mut trace = Trace::default();
         for layer in hidden {
@@ -151,6 +169,7 @@ impl Pass<'_> {
             logits,
             trace,
             param_grads,
+            probes: self.probe.then_some(probes),
         })
     }
 
@@ -165,12 +184,15 @@ impl Pass<'_> {
         Ok(x.len() / fan_in)
     }
 
-    /// Every hidden layer's kept values, and the logits.
-    fn forward<T: Float>(&self, x: &[T]) -> Result<(Vec<Hidden<T>>, Vec<T>)> {
+    /// Every hidden layer's kept values, the logits, and with `probe` the forward's
+    /// probes (saturation and moments).
+    #[allow(clippy::type_complexity)]
+    fn forward<T: Float>(&self, x: &[T]) -> Result<(Vec<Hidden<T>>, Vec<T>, PassProbes)> {
         let mlp = self.mlp;
         let batch = self.batch(x)?;
         let last = mlp.layers.len() - 1;
         let mut hidden: Vec<Hidden<T>> = Vec::with_capacity(last);
+        let mut taken = PassProbes::default();
         for (index, layer) in mlp.layers.iter().enumerate() {
             let h = hidden.last().map_or(x, Hidden::output);
             let weight = layer.weight.as_tensor().contiguous()?;
@@ -187,7 +209,10 @@ impl Pass<'_> {
                 Ok(())
             })?;
             if index == last {
-                return Ok((hidden, z));
+                if self.probe {
+                    taken.moments.push(probes::moments(&z));
+                }
+                return Ok((hidden, z, taken));
             }
             let dense_out = match mlp.norms.get(index) {
                 Some(norm) => {
@@ -226,12 +251,21 @@ impl Pass<'_> {
                 })?;
                 out = Some(masked);
             }
-            hidden.push(Hidden {
+            let layer = Hidden {
                 dense_out,
                 z,
                 act,
                 out,
-            });
+            };
+            if self.probe {
+                let (saturation, moments) = both(
+                    || probes::saturation(&layer.z, fan_out, mlp.activation, mlp.leaky_slope),
+                    || probes::moments(layer.output()),
+                );
+                taken.saturation.push(saturation);
+                taken.moments.push(moments);
+            }
+            hidden.push(layer);
         }
         candle_core::bail!("train pass: a net without layers")
     }
@@ -248,6 +282,7 @@ impl Pass<'_> {
         x: &[T],
         hidden: &[Hidden<T>],
         logits_grad: Vec<T>,
+        taken: &mut PassProbes,
     ) -> Result<(Vec<Option<Tensor>>, Vec<Option<Tensor>>)> {
         let mlp = self.mlp;
         let batch = self.batch(x)?;
@@ -262,11 +297,18 @@ impl Pass<'_> {
         let mut bias_grads: Vec<Option<Tensor>> = vec![None; layers];
         let mut norm_grads: Vec<Option<(Tensor, Tensor)>> = vec![None; mlp.norms.len()];
         let mut output_grads: Vec<Option<Tensor>> = vec![None; layers];
+        // Norms of the weights' and biases' gradients, and of batch norm's γ and β.
+        let mut layer_norms = vec![(0.0, 0.0); layers];
+        let mut bn_norms = vec![(0.0, 0.0); mlp.norms.len()];
+        let mut output_norms = vec![0.0; layers];
 
         for index in (0..layers).rev() {
             let Some(grad) = pending[index].take() else {
                 candle_core::bail!("train pass: no gradient reached layer {}", index + 1)
             };
+            if self.probe {
+                output_norms[index] = T::norm(&grad);
+            }
             let layer = &mlp.layers[index];
             let weight = layer.weight.as_tensor().contiguous()?;
             let (fan_in, fan_out) = shape_of(&weight)?;
@@ -307,6 +349,7 @@ impl Pass<'_> {
                         let gamma = norm.gamma.as_tensor().contiguous()?;
                         let (du, dgamma, dbeta) =
                             with_slice::<T, _>(&gamma, |g| Ok(stats.backward(dy, u, g)))?;
+                        bn_norms[index] = (T::norm(&dgamma), T::norm(&dbeta));
                         norm_grads[index] =
                             Some((tensor(dgamma, &[fan_out])?, tensor(dbeta, &[fan_out])?));
                         du
@@ -315,14 +358,20 @@ impl Pass<'_> {
                 })
             };
             let dz_values = dz.as_deref().unwrap_or(&grad);
-            bias_grads[index] = Some(tensor(column_sums(dz_values, fan_out), &[fan_out])?);
+            let bias_grad = column_sums(dz_values, fan_out);
+            let bias_norm = T::norm(&bias_grad);
+            bias_grads[index] = Some(tensor(bias_grad, &[fan_out])?);
             let dz_matrix = Matrix::new(dz_values, batch, fan_out)?;
             let h_matrix = Matrix::new(h, batch, fan_in)?;
             // ∂L/∂W = hᵀ·dz and ∂L/∂h = dz·Wᵀ, side by side inside a pool of two.
             let (dw, dh) = with_slice::<T, _>(&weight, |w| {
                 let w = Matrix::new(w, fan_in, fan_out)?;
                 let (dw, dh) = both(
-                    || product(h_matrix.t(), dz_matrix, index == 0),
+                    || {
+                        // Its norm while it is in cache.
+                        product(h_matrix.t(), dz_matrix, index == 0)
+                            .map(|dw| (self.probe.then(|| T::norm(&dw)), dw))
+                    },
                     || {
                         (index > 0)
                             .then(|| product(dz_matrix, w.t(), false))
@@ -331,6 +380,8 @@ impl Pass<'_> {
                 );
                 Ok((dw?, dh?))
             })?;
+            let (dw_norm, dw) = dw;
+            layer_norms[index] = (dw_norm.unwrap_or(0.0), bias_norm);
             weight_grads[index] = Some(tensor(dw, &[fan_in, fan_out])?);
             if let Some(dh) = dh {
                 accumulate(&mut pending[index - 1], dh);
@@ -340,6 +391,14 @@ impl Pass<'_> {
             }
         }
 
+        if self.probe {
+            taken.output_grad_norms = output_norms;
+            taken.param_grad_norms = layer_norms
+                .into_iter()
+                .chain(bn_norms)
+                .flat_map(|(a, b)| [a, b])
+                .collect();
+        }
         let mut params = Vec::with_capacity(2 * layers + 2 * norm_grads.len());
         for (w, b) in weight_grads.into_iter().zip(bias_grads) {
             params.push(w);

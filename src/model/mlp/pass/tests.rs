@@ -137,6 +137,50 @@ fn check(config: &ModelConfig, dtype: DType) -> Result<()> {
     {
         assert_same(&format!("{name}: z_{}", i + 1), got, want)?;
     }
+    // The probes the pass took, against the trainer's functions on the reference.
+    let Some(taken) = &pass.probes else {
+        panic!("{name}: a probed pass took no probes");
+    };
+    let norm = |t: &Tensor| crate::train::tensor_norm(t);
+    let want_params = params
+        .iter()
+        .map(|p| grads.get(p.var.as_tensor()).map_or(Ok(0.0), norm))
+        .collect::<Result<Vec<f64>>>()?;
+    assert_eq!(
+        taken.param_grad_norms, want_params,
+        "{name}: parameter norms"
+    );
+    let want_outputs = trace
+        .output_grads
+        .iter()
+        .map(|slot| slot.get().map_or(Ok(0.0), norm))
+        .collect::<Result<Vec<f64>>>()?;
+    assert_eq!(
+        taken.output_grad_norms, want_outputs,
+        "{name}: output norms"
+    );
+    let host = |t: &Tensor| t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>();
+    for (i, z) in trace.pre_activations.iter().enumerate() {
+        let want = probes::saturation(
+            &host(z)?,
+            config.width,
+            config.activation,
+            config.leaky_slope,
+        );
+        assert_eq!(
+            taken.saturation[i],
+            want,
+            "{name}: saturation of layer {}",
+            i + 1
+        );
+    }
+    assert_eq!(taken.saturation.len(), trace.pre_activations.len());
+    let want_moments = trace
+        .outputs
+        .iter()
+        .map(|h| Ok(probes::moments(&host(h)?)))
+        .collect::<Result<Vec<_>>>()?;
+    assert_eq!(taken.moments, want_moments, "{name}: moments");
     for (got, want) in direct.batch_norms().iter().zip(reference.batch_norms()) {
         assert_same(
             &name,
