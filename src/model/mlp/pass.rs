@@ -8,6 +8,8 @@
 //! vector, with the same arithmetic in the same order as the fused ops under candle's
 //! autograd, so both paths give the same numbers (see the tests).
 
+use std::sync::{Arc, OnceLock};
+
 use candle_core::{DType, Device, Result, Tensor};
 
 use super::{BN_EPSILON, Mlp, Trace};
@@ -155,14 +157,7 @@ impl Pass<'_> {
         if self.probe {
             trace.output_grads = output_grads
                 .into_iter()
-                .map(|grad| {
-                    let slot = Slot::default();
-                    if let Some(grad) = grad {
-                        // A fresh slot takes its one value.
-                        let _ = slot.set(grad);
-                    }
-                    slot
-                })
+                .map(|grad| grad.map_or_else(Slot::default, |g| Arc::new(OnceLock::from(g))))
                 .collect();
         }
         Ok(TrainPass {
