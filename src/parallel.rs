@@ -168,7 +168,8 @@ impl Tuner {
         }
         let other = 1 - self.current;
         let timing_done = self.steps >= SETTLE_STEPS + TIMED_STEPS;
-        if timing_done && self.steps == SETTLE_STEPS + TIMED_STEPS {
+        let just_timed = self.steps == SETTLE_STEPS + TIMED_STEPS;
+        if just_timed {
             self.seconds[self.current] = Some(self.timed / f64::from(TIMED_STEPS));
         }
         let faster = match self.seconds {
@@ -183,18 +184,29 @@ impl Tuner {
             // On the faster setting: keep it for its turn, then time the other again.
             Some(_) => self.steps >= SETTLE_STEPS + TIMED_STEPS + KEEP_STEPS,
         };
-        if switch {
-            self.current = match faster {
+        let next = if switch {
+            match faster {
                 Some(best) if best != self.current => best,
                 _ => other,
+            }
+        } else {
+            self.current
+        };
+        if just_timed || switch {
+            let action = match faster {
+                Some(best) if best == next => "the faster",
+                _ => "to be timed",
             };
             log::debug!(
-                "compute threads: {} for the next steps (seconds a step: 1 thread {:?}, {} threads {:?})",
-                self.settings[self.current].threads(),
+                "compute threads: {} next, {action} (seconds a step: 1 thread {:?}, {} threads {:?})",
+                self.settings[next].threads(),
                 self.seconds[0],
                 self.settings[1].threads(),
                 self.seconds[1]
             );
+        }
+        if switch {
+            self.current = next;
             self.steps = 0;
             self.timed = 0.0;
         }
