@@ -65,7 +65,8 @@ struct BenchArgs {
     #[arg(long)]
     warmup: Option<u64>,
     /// Compute threads, 1 to 64 (default: as the app does, 1 or 2 chosen by timing
-    /// steps for the wide MLPs on a machine with two or more cores, 1 otherwise).
+    /// steps for the wide MLPs on a machine with two or more cores, 1 otherwise). A
+    /// step's products split in two at most; more threads than cores slow it down.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }
