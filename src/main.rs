@@ -56,7 +56,7 @@ struct BenchArgs {
     /// w1, w2, w2nobn, rnn or lstm (see the README's performance section).
     workload: String,
     /// Timed runs; the median is reported.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     runs: usize,
     /// Steps per timed run (default: 200 for w1, 20 for the others).
     #[arg(long)]
@@ -67,7 +67,7 @@ struct BenchArgs {
     /// Compute threads, 1 to 64 (default: as the app does, 1 or 2 chosen by timing
     /// steps for the wide MLPs on a machine with two or more cores, 1 otherwise). A
     /// step's products split in two at most; more threads than cores slow it down.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }
 

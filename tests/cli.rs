@@ -241,6 +241,22 @@ fn bench_refuses_to_time_nothing() {
     }
 }
 
+/// A negative count is read as the flag's value and refused with what is allowed (not
+/// taken for an unknown flag, whose tip would be to write `-- -1`).
+#[test]
+fn bench_refuses_negative_counts_as_values() {
+    for (args, allowed) in [
+        (["bench", "w1", "--threads", "-1"], "1..=64"),
+        (["bench", "w1", "--runs", "-3"], "invalid digit"),
+    ] {
+        let output = gradlab(&args);
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success(), "`{}` succeeded", args.join(" "));
+        assert_mentions(&stderr, &[args[3], allowed]);
+        assert!(!stderr.contains("-- -"), "{stderr}");
+    }
+}
+
 #[test]
 fn unknown_preset_lists_the_presets() {
     let message = run_error(&["--preset", "no_such_preset"]);
