@@ -18,7 +18,7 @@ use super::rows::row_counts;
 use crate::config::{Activation, Clip, Config, ConfigError, Precision};
 use crate::data::{BatchSampler, DataError, Dataset, Objective};
 use crate::history::RunHistory;
-use crate::model::fused::{FusedActivation, SPLIT_MIN_WORK};
+use crate::model::fused::SPLIT_MIN_WORK;
 use crate::model::{Mlp, Mode, Parameter, PassProbes, RecurrentNet, RecurrentTrace, Trace};
 use crate::parallel::{self, ComputePool, Tuner};
 use crate::rng::{Stream, stream_rng};
@@ -99,13 +99,10 @@ impl Compute {
 /// pass whose hidden products are large enough to split (w2's 256 × 256 at batch 256
 /// runs 1.6× faster on two threads; w1's 64 × 64 at batch 128 and the recurrent nets
 /// lose more to handing work over than they gain).
-fn splits_well(config: &Config) -> bool {
-    let model = &config.model;
-    let work = config.train.batch_size * model.width * model.width;
-    !model.kind.is_recurrent()
-        && FusedActivation::of(model.activation).is_some()
-        && model.activation != Activation::Prelu
-        && work >= SPLIT_MIN_WORK
+fn splits_well(config: &Config, model: &Network) -> bool {
+    let width = config.model.width;
+    matches!(model, Network::Mlp(mlp) if mlp.trains_directly())
+        && config.train.batch_size * width * width >= SPLIT_MIN_WORK
 }
 
 /// Where a step's parameter gradients are: candle's store after its autograd, or the
@@ -116,17 +113,21 @@ enum Grads {
     Direct(Vec<Option<Tensor>>, Option<PassProbes>),
 }
 
-/// Saturation, dead units and moments as [`Trainer::record_activations`] records them,
-/// from the pass's own probes.
-fn record_taken(taken: &PassProbes, record: &mut StepRecord) {
-    for &(saturated, dead) in &taken.saturation {
+/// Records an MLP's (saturated, dead) fractions of every hidden layer and
+/// (mean, standard deviation) of every layer's output.
+fn push_activations(saturation: &[(f64, f64)], moments: &[(f64, f64)], record: &mut StepRecord) {
+    for &(saturated, dead) in saturation {
         record.saturated_fraction.push(saturated);
         record.dead_fraction.push(dead);
     }
     // The output layer is linear: its derivative is 1 everywhere.
     record.saturated_fraction.push(0.0);
     record.dead_fraction.push(0.0);
-    for &(mean, std) in &taken.moments {
+    push_moment_pairs(moments, record);
+}
+
+fn push_moment_pairs(moments: &[(f64, f64)], record: &mut StepRecord) {
+    for &(mean, std) in moments {
         record.activation_mean.push(mean);
         record.activation_std.push(std);
     }
@@ -239,6 +240,11 @@ impl Trainer {
         let train_y = targets(&dataset.train_y, &dataset.train_values, dataset.num_train())?;
         let test_y = targets(&dataset.test_y, &dataset.test_values, dataset.num_test())?;
 
+        let compute = if splits_well(config, &model) && ComputePool::shared().threads() > 1 {
+            Compute::Tuned(Tuner::new(ComputePool::single(), ComputePool::shared()))
+        } else {
+            Compute::Fixed(ComputePool::single())
+        };
         Ok(Self {
             sampler: BatchSampler::new(dataset.num_train(), config.seed),
             dropout_rng: stream_rng(config.seed, Stream::Dropout),
@@ -254,11 +260,7 @@ impl Trainer {
             test_y,
             probes,
             sigma_vectors: Vec::new(),
-            compute: if splits_well(config) && ComputePool::shared().threads() > 1 {
-                Compute::Tuned(Tuner::new(ComputePool::single(), ComputePool::shared()))
-            } else {
-                Compute::Fixed(ComputePool::single())
-            },
+            compute,
         })
     }
 
@@ -437,7 +439,7 @@ impl Trainer {
             Kept::Mlp(trace) => {
                 record.activation_grad_norm = probe_norms;
                 match taken {
-                    Some(taken) => record_taken(taken, &mut record),
+                    Some(taken) => push_activations(&taken.saturation, &taken.moments, &mut record),
                     None => self.record_activations(trace, &mut record)?,
                 }
             }
@@ -535,7 +537,7 @@ impl Trainer {
         }
         record.saturated_fraction.push(0.0);
         record.dead_fraction.push(0.0);
-        push_moments(&trace.outputs, record)?;
+        push_moment_pairs(&moments_of(&trace.outputs)?, record);
         for gate in &trace.gates {
             let (mean, saturated) = with_host_slice(gate, |s| match s {
                 HostSlice::F32(s) => gate_stats(s),
@@ -559,16 +561,11 @@ impl Trainer {
             .enumerate()
             .map(|(index, z)| Ok((z, mlp.negative_slope(index)?)))
             .collect::<candle_core::Result<_>>()?;
-        let fractions = parallel::map(&layers, |&(z, slope)| saturation_of(z, activation, slope));
-        for fraction in fractions {
-            let (saturated, dead) = fraction?;
-            record.saturated_fraction.push(saturated);
-            record.dead_fraction.push(dead);
-        }
-        // The output layer is linear: its derivative is 1 everywhere.
-        record.saturated_fraction.push(0.0);
-        record.dead_fraction.push(0.0);
-        push_moments(&trace.outputs, record)
+        let saturation = parallel::map(&layers, |&(z, slope)| saturation_of(z, activation, slope))
+            .into_iter()
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        push_activations(&saturation, &moments_of(&trace.outputs)?, record);
+        Ok(())
     }
 
     /// Inverted-dropout masks for this step, drawn from the run's own generator:
@@ -782,19 +779,16 @@ fn saturation_of(
 }
 
 /// Mean and standard deviation of each layer's output.
-fn push_moments(outputs: &[Tensor], record: &mut StepRecord) -> Result<(), TrainError> {
-    let all = parallel::map(outputs, |output| {
+/// (mean, standard deviation) of each output.
+fn moments_of(outputs: &[Tensor]) -> candle_core::Result<Vec<(f64, f64)>> {
+    parallel::map(outputs, |output| {
         with_host_slice(output, |h| match h {
             HostSlice::F32(h) => moments(h),
             HostSlice::F64(h) => moments(h),
         })
-    });
-    for output in all {
-        let (mean, std) = output?;
-        record.activation_mean.push(mean);
-        record.activation_std.push(std);
-    }
-    Ok(())
+    })
+    .into_iter()
+    .collect()
 }
 
 fn grad_norms(grads: &[Option<Tensor>]) -> candle_core::Result<Vec<f64>> {

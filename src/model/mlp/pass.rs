@@ -64,11 +64,6 @@ impl<T> Hidden<T> {
     }
 }
 
-/// A layer's shape: (fan in, fan out).
-fn shape_of(weight: &Tensor) -> Result<(usize, usize)> {
-    weight.dims2()
-}
-
 impl Mlp {
     /// The fused activation when [`Mlp::train_pass`] can train this net: every hidden
     /// layer's activation is fused (no PReLU, no activation computed by candle ops).
@@ -172,7 +167,7 @@ impl Pass<'_> {
         let Some(first) = self.mlp.layers.first() else {
             candle_core::bail!("train pass: a net without layers")
         };
-        let (fan_in, _) = shape_of(first.weight.as_tensor())?;
+        let (fan_in, _) = first.weight.as_tensor().dims2()?;
         if fan_in == 0 || !x.len().is_multiple_of(fan_in) {
             candle_core::bail!("train pass: {} inputs are not rows of {fan_in}", x.len())
         }
@@ -181,7 +176,6 @@ impl Pass<'_> {
 
     /// Every hidden layer's kept values, the logits, and with `probe` the forward's
     /// probes (saturation and moments).
-    #[allow(clippy::type_complexity)]
     fn forward<T: Float>(&self, x: &[T]) -> Result<(Vec<Hidden<T>>, Vec<T>, PassProbes)> {
         let mlp = self.mlp;
         let batch = self.batch(x)?;
@@ -191,7 +185,7 @@ impl Pass<'_> {
         for (index, layer) in mlp.layers.iter().enumerate() {
             let h = hidden.last().map_or(x, Hidden::output);
             let weight = layer.weight.as_tensor().contiguous()?;
-            let (fan_in, fan_out) = shape_of(&weight)?;
+            let (fan_in, fan_out) = weight.dims2()?;
             let mut z = with_slice::<T, _>(&weight, |w| {
                 product(
                     Matrix::new(h, batch, fan_in)?,
@@ -306,7 +300,7 @@ impl Pass<'_> {
             }
             let layer = &mlp.layers[index];
             let weight = layer.weight.as_tensor().contiguous()?;
-            let (fan_in, fan_out) = shape_of(&weight)?;
+            let (fan_in, fan_out) = weight.dims2()?;
             let h = if index == 0 {
                 x
             } else {
@@ -354,7 +348,7 @@ impl Pass<'_> {
             };
             let dz_values = dz.as_deref().unwrap_or(&grad);
             let bias_grad = column_sums(dz_values, fan_out);
-            let bias_norm = T::norm(&bias_grad);
+            let bias_norm = if self.probe { T::norm(&bias_grad) } else { 0.0 };
             bias_grads[index] = Some(tensor(bias_grad, &[fan_out])?);
             let dz_matrix = Matrix::new(dz_values, batch, fan_out)?;
             let h_matrix = Matrix::new(h, batch, fan_in)?;
