@@ -32,11 +32,14 @@ pub fn norm_f32(values: &[f32]) -> f64 {
     lane_sum(values, |v| v * v).sqrt()
 }
 
-/// The sum of `f` over `values`, in f64, kept in eight running sums: a single running
-/// sum of floats must be added in order and cannot be vectorised; eight fit a vector
-/// register.
+/// How many running sums a long f64 sum keeps. A single running sum of floats must be
+/// added in order and cannot be vectorised; eight fit one AVX-512 register, and four
+/// registers' worth hide the latency of an addition (each waits for the one before it
+/// in its lane).
+pub(crate) const LANES: usize = 32;
+
+/// The sum of `f` over `values`, in f64, kept in `LANES` running sums.
 pub(crate) fn lane_sum<T: Copy + Into<f64>>(values: &[T], f: impl Fn(f64) -> f64) -> f64 {
-    const LANES: usize = 8;
     let mut sums = [0.0f64; LANES];
     let chunks = values.chunks_exact(LANES);
     let tail = chunks.remainder();

@@ -20,7 +20,7 @@ use crate::model::activation::{SATURATION_FRACTION, derivative, max_derivative};
 
 /// Saturated and dead fractions of one hidden layer from its pre-activations, given
 /// row-major (`examples × units`); `slope` is Leaky ReLU's or the layer's PReLU slope.
-pub fn saturation<T: Copy + Into<f64>>(
+pub fn saturation<T: Sample>(
     pre_activation: &[T],
     units: usize,
     activation: Activation,
@@ -32,17 +32,21 @@ pub fn saturation<T: Copy + Into<f64>>(
     let threshold = SATURATION_FRACTION * max_derivative(activation, slope);
     // One loop per kind of test, so that the test is decided outside the loop.
     let (saturated, alive) = match UnitTest::new(activation, slope, threshold) {
-        UnitTest::Symmetric(saturated_from, zero_from) => count(pre_activation, units, |z| {
-            let a = z.abs();
-            (a > saturated_from, a >= zero_from)
-        }),
+        UnitTest::Symmetric(saturated_from, zero_from) => {
+            // Compared in T: for f32 that is twice the values to a vector register.
+            let (saturated_above, zero_from) = (T::below(saturated_from), T::above(zero_from));
+            count(pre_activation, units, |z| {
+                let a = z.abs();
+                (a > saturated_above, a >= zero_from)
+            })
+        }
         test @ UnitTest::Piecewise { .. } => {
             let (positive, negative) = (test.classify(1.0), test.classify(-1.0));
             count(pre_activation, units, |z| {
-                if z > 0.0 { positive } else { negative }
+                if z.into() > 0.0 { positive } else { negative }
             })
         }
-        test @ UnitTest::Direct { .. } => count(pre_activation, units, |z| test.classify(z)),
+        test @ UnitTest::Direct { .. } => count(pre_activation, units, |z| test.classify(z.into())),
     };
     let dead = alive.iter().filter(|&&a| !a).count();
     (
@@ -53,21 +57,67 @@ pub fn saturation<T: Copy + Into<f64>>(
 
 /// The number of saturated values, and for each unit whether any value of it has a
 /// nonzero derivative, by `classify` (saturated, derivative exactly zero).
-fn count<T: Copy + Into<f64>>(
+fn count<T: Copy>(
     pre_activation: &[T],
     units: usize,
-    classify: impl Fn(f64) -> (bool, bool),
+    classify: impl Fn(T) -> (bool, bool),
 ) -> (usize, Vec<bool>) {
-    let mut saturated = 0usize;
+    // Counted per unit, so that a row adds vectors without summing across lanes.
+    let mut saturated = vec![0u32; units];
     let mut alive = vec![false; units];
     for row in pre_activation.chunks(units) {
-        for (alive, &z) in alive.iter_mut().zip(row) {
-            let (is_saturated, is_zero) = classify(z.into());
-            saturated += usize::from(is_saturated);
+        for ((saturated, alive), &z) in saturated.iter_mut().zip(alive.iter_mut()).zip(row) {
+            let (is_saturated, is_zero) = classify(z);
+            *saturated += u32::from(is_saturated);
             *alive |= !is_zero;
         }
     }
-    (saturated, alive)
+    (saturated.iter().map(|&n| n as usize).sum(), alive)
+}
+
+/// A value the probes read: f32 or f64.
+pub trait Sample: Copy + Into<f64> + PartialOrd {
+    fn abs(self) -> Self;
+    /// The largest value of this type at or below `t`: for any value `a` of this type,
+    /// `a > below(t)` exactly when `a > t` in f64.
+    fn below(t: f64) -> Self;
+    /// The smallest value of this type at or above `t`: `a >= above(t)` exactly when
+    /// `a >= t` in f64.
+    fn above(t: f64) -> Self;
+}
+
+impl Sample for f64 {
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    fn below(t: f64) -> Self {
+        t
+    }
+    fn above(t: f64) -> Self {
+        t
+    }
+}
+
+impl Sample for f32 {
+    fn abs(self) -> Self {
+        f32::abs(self)
+    }
+    fn below(t: f64) -> Self {
+        let near = t as f32;
+        if f64::from(near) > t {
+            near.next_down()
+        } else {
+            near
+        }
+    }
+    fn above(t: f64) -> Self {
+        let near = t as f32;
+        if f64::from(near) < t {
+            near.next_up()
+        } else {
+            near
+        }
+    }
 }
 
 /// How a pre-activation z is classified, worked out once per layer so that the
@@ -349,6 +399,39 @@ mod tests {
             );
             assert_eq!(got_dead, dead as f64 / units as f64, "{activation:?}");
         }
+    }
+
+    /// f32 values are compared with the thresholds in f32; at and around every
+    /// threshold they are classified as their f64 values are.
+    #[test]
+    fn f32_values_are_classified_as_in_f64() {
+        for activation in [Activation::Sigmoid, Activation::Tanh, Activation::Softsign] {
+            let (saturated_from, zero_from) = symmetric_thresholds(activation);
+            let mut z = Vec::new();
+            for t in [saturated_from, zero_from, 1.0, 0.0] {
+                let mut v = (t as f32).next_down().next_down();
+                for _ in 0..5 {
+                    z.extend([v, -v]);
+                    v = v.next_up();
+                }
+            }
+            z.extend([f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MAX, 0.0]);
+            let wide: Vec<f64> = z.iter().map(|&v| f64::from(v)).collect();
+            for units in [1, 2, 5] {
+                assert_eq!(
+                    saturation(&z[..], units, activation, 0.0),
+                    saturation(&wide[..], units, activation, 0.0),
+                    "{activation:?}, {units} units"
+                );
+            }
+        }
+        // Rounding in the right direction, for thresholds between two f32 values.
+        let t = 1.0 + 1e-9;
+        assert_eq!(f32::below(t), 1.0);
+        assert_eq!(f32::above(t), 1.0f32.next_up());
+        assert_eq!(f32::below(1e300), f32::MAX);
+        assert_eq!(f32::above(1e300), f32::INFINITY);
+        assert_eq!(f32::above(f64::INFINITY), f32::INFINITY);
     }
 
     #[test]

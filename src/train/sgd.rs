@@ -10,6 +10,8 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor};
 
+use super::norm::LANES;
+
 /// The two norms of one parameter's update ratio.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct UpdateNorms {
@@ -53,8 +55,6 @@ struct SgdStep {
     decay: f64,
     norms: Mutex<Option<UpdateNorms>>,
 }
-
-const LANES: usize = 8;
 
 impl SgdStep {
     fn update(&self, w: &mut [f32], g: &[f32]) -> UpdateNorms {
@@ -137,11 +137,17 @@ mod tests {
 
     /// The in-place step gives the same bits as the tensor form it replaces
     /// (`w − (g + w·decay)·lr`, then the norms of the difference and of the old
-    /// weights), for lengths with and without a tail of fewer than eight elements.
+    /// weights), for lengths with and without a tail shorter than `LANES`.
     #[test]
     fn in_place_step_matches_the_tensor_form_bit_for_bit() -> Result<()> {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        for (len, decay) in [(64usize, 0.0), (37, 0.0), (37, 0.01), (5, 0.5)] {
+        for (len, decay) in [
+            (64usize, 0.0),
+            (37, 0.0),
+            (37, 0.01),
+            (5, 0.5),
+            (4100, 0.01),
+        ] {
             let draw = |rng: &mut ChaCha8Rng, scale: f32| -> Vec<f32> {
                 (0..len)
                     .map(|_| scale * rng.random_range(-1.0f32..1.0))

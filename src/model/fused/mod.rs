@@ -80,7 +80,7 @@ impl FusedActivation {
 
 /// The element types the fused ops compute in: sigmoid and tanh are the recurrence's
 /// vectorising forms, within a few units in the last place of the C library's.
-pub trait Float: WithDType + std::ops::Neg<Output = Self> + Into<f64> {
+pub trait Float: WithDType + std::ops::Neg<Output = Self> + crate::train::probes::Sample {
     fn sigmoid(self) -> Self;
     /// The Euclidean norm of `values`, as the probes take it (see `train::norm`).
     fn norm(values: &[Self]) -> f64;
