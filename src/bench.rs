@@ -87,11 +87,15 @@ impl Workload {
         Ok(config)
     }
 
-    /// Steps per timed run when none is given: about a second of work each.
+    /// Steps per timed run when none is given: about a second of work each, and for
+    /// the wide MLPs, whose trainer chooses its threads by timing steps, one turn of
+    /// that timing, so that every run holds the same share of steps timing the slower
+    /// setting.
     pub fn default_steps(self) -> u64 {
         match self {
             Self::W1 => 200,
-            _ => 20,
+            Self::W2 | Self::W2nobn => crate::parallel::TUNER_TURN_STEPS,
+            Self::Rnn | Self::Lstm => 20,
         }
     }
 }

@@ -58,7 +58,8 @@ struct BenchArgs {
     /// Timed runs; the median is reported.
     #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     runs: usize,
-    /// Steps per timed run (default: 200 for w1, 20 for the others).
+    /// Steps per timed run (default: 200 for w1, 68 for w2 and w2nobn, one turn of the
+    /// thread timing; 20 for the others).
     #[arg(long)]
     steps: Option<u64>,
     /// Untimed steps first (default: a quarter of a run).

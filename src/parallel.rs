@@ -122,6 +122,11 @@ const SETTLE_STEPS: u32 = 1;
 const TIMED_STEPS: u32 = 3;
 const KEEP_STEPS: u32 = 60;
 
+/// Steps in one turn of the [`Tuner`] once both settings are timed: the faster's turn
+/// and the other's timing. Any run of this many steps holds one timing of the slower
+/// setting, so runs of this length measure the same mix.
+pub const TUNER_TURN_STEPS: u64 = (2 * (SETTLE_STEPS + TIMED_STEPS) + KEEP_STEPS) as u64;
+
 /// Chooses between the calling thread alone and a pool by timing steps on each: a
 /// second thread pays on an idle machine and costs when another process keeps a core
 /// busy (the window's own thread, another program). The numbers do not depend on the
@@ -269,6 +274,13 @@ mod tests {
         assert!(taken[8..72].iter().all(|&t| t == 2), "{taken:?}");
         assert_eq!(&taken[72..76], &[1; 4]);
         assert_eq!(taken[76], 2);
+        // From then on, every run of a turn's steps holds one timing of one thread.
+        let turn = TUNER_TURN_STEPS as usize;
+        let longer = drive(&mut tuner, 5 * turn, |t| if t == 2 { 0.04 } else { 0.06 });
+        for window in longer.windows(turn) {
+            let single = window.iter().filter(|&&t| t == 1).count() as u32;
+            assert_eq!(single, SETTLE_STEPS + TIMED_STEPS, "{window:?}");
+        }
 
         // One thread faster (a core busy elsewhere): after the first timing of both,
         // two threads run only while they are timed again, 4 steps in 68.
