@@ -7,7 +7,8 @@
 //! independent pieces (a product's halves of rows, one layer's probe, one
 //! parameter's update), so the numbers are the same however many threads there are.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Element-wise passes over fewer values than this stay on one thread.
 pub const ELEMENTWISE_SPLIT: usize = 1 << 14;
@@ -23,9 +24,67 @@ pub fn both<A: Send, B: Send>(
     b: impl FnOnce() -> B + Send,
 ) -> (A, B) {
     if splitting() {
-        rayon::join(a, b)
+        join_polling(a, b)
     } else {
         (a(), b())
+    }
+}
+
+/// `rayon::join`, except that the calling thread waits for `b` by polling instead of
+/// sleeping. A step hands work over about 150 times; a rayon thread that falls asleep
+/// between hand-overs must be woken by the kernel, and on a virtual machine waking an
+/// idle virtual CPU took as long as the piece of work itself.
+fn join_polling<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    let second = Mutex::new(None);
+    let done = AtomicBool::new(false);
+    let first = rayon::scope(|scope| {
+        scope.spawn(|_| {
+            // Set also when `b` panics; the scope then ends with that panic.
+            let _done = Done(&done);
+            let value = b();
+            if let Ok(mut slot) = second.lock() {
+                *slot = Some(value);
+            }
+        });
+        let first = a();
+        // `b` runs here if no other thread has taken it.
+        poll_until(|| done.load(Ordering::Acquire));
+        first
+    });
+    match second.into_inner() {
+        Ok(Some(second)) => (first, second),
+        // The job ran to its end before the scope returned, and only it locks.
+        _ => unreachable!("a finished scope's job left no value"),
+    }
+}
+
+/// Sets its flag when dropped: when the work it guards returns or panics.
+struct Done<'a>(&'a AtomicBool);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Runs waiting pieces of the pool's work, or spins, until `done`; lets other
+/// processes have the core now and then while there is nothing to run.
+fn poll_until(done: impl Fn() -> bool) {
+    let mut idle = 0u32;
+    while !done() {
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            idle = 0;
+        } else {
+            idle += 1;
+            if idle.is_multiple_of(64) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
     }
 }
 
@@ -51,7 +110,7 @@ pub fn by_halves<T: Send>(
         return f(0..len);
     }
     let mid = len / 2;
-    let (mut first, second) = rayon::join(|| f(0..mid), || f(mid..len));
+    let (mut first, second) = join_polling(|| f(0..mid), || f(mid..len));
     first.extend(second);
     first
 }
@@ -109,10 +168,24 @@ impl ComputePool {
     /// Runs `f` on the pool (the calling thread waits), or here.
     pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
-            Some(pool) => pool.install(f),
+            Some(pool) => pool.install(|| keeping_threads_awake(f)),
             None => f(),
         }
     }
+}
+
+/// Runs `f` on this pool thread while another thread of the pool polls for the pieces
+/// it hands over (see [`join_polling`]), until `f` returns or panics.
+fn keeping_threads_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let done = AtomicBool::new(false);
+    let (result, ()) = rayon::join(
+        || {
+            let _done = Done(&done);
+            f()
+        },
+        || poll_until(|| done.load(Ordering::Acquire)),
+    );
+    result
 }
 
 /// Steps taken after a switch before timing starts (the first warms the caches), steps
@@ -221,6 +294,26 @@ impl Tuner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic in either half of a split, or in the step itself, reaches the caller
+    /// instead of leaving a thread polling for it; the pool still works afterwards.
+    #[test]
+    fn a_panic_in_a_piece_reaches_the_caller() {
+        let pool = ComputePool::with_threads(2);
+        for panicking in 0..3 {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.run(|| {
+                    both(
+                        || assert_ne!(panicking, 0, "first half"),
+                        || assert_ne!(panicking, 1, "second half"),
+                    );
+                    assert_ne!(panicking, 2, "the step");
+                })
+            }));
+            assert!(caught.is_err(), "case {panicking}");
+        }
+        assert_eq!(pool.run(|| both(|| 1, || 2)), (1, 2));
+    }
 
     #[test]
     fn splits_only_inside_a_pool_and_keeps_order() {

@@ -83,14 +83,22 @@ fn loss_of(objective: Objective, output: &Tensor, y: &Tensor) -> candle_core::Re
 #[derive(Clone, Debug)]
 enum Compute {
     Fixed(ComputePool),
-    Tuned(Tuner),
+    /// `untimed` steps are still to run before the tuner times any.
+    Tuned {
+        tuner: Tuner,
+        untimed: u32,
+    },
 }
+
+/// A new trainer's first steps fill fresh memory and run slower on any setting: timing
+/// them made two threads look slower than one and kept one for a whole turn.
+const UNTIMED_FIRST_STEPS: u32 = 3;
 
 impl Compute {
     fn current(&self) -> &ComputePool {
         match self {
             Self::Fixed(pool) => pool,
-            Self::Tuned(tuner) => tuner.current(),
+            Self::Tuned { tuner, .. } => tuner.current(),
         }
     }
 }
@@ -241,7 +249,10 @@ impl Trainer {
         let test_y = targets(&dataset.test_y, &dataset.test_values, dataset.num_test())?;
 
         let compute = if splits_well(config, &model) && ComputePool::shared().threads() > 1 {
-            Compute::Tuned(Tuner::new(ComputePool::single(), ComputePool::shared()))
+            Compute::Tuned {
+                tuner: Tuner::new(ComputePool::single(), ComputePool::shared()),
+                untimed: UNTIMED_FIRST_STEPS,
+            }
         } else {
             Compute::Fixed(ComputePool::single())
         };
@@ -317,8 +328,11 @@ impl Trainer {
         let pool = self.compute.current().clone();
         let start = Instant::now();
         let record = pool.run(|| self.step_here());
-        if let Compute::Tuned(tuner) = &mut self.compute {
-            tuner.record(start.elapsed().as_secs_f64());
+        if let Compute::Tuned { tuner, untimed } = &mut self.compute {
+            match untimed.checked_sub(1) {
+                Some(left) => *untimed = left,
+                None => tuner.record(start.elapsed().as_secs_f64()),
+            }
         }
         record
     }
@@ -330,7 +344,7 @@ impl Trainer {
 
     /// Whether the thread count is chosen by timing steps (see [`Tuner`]).
     pub fn compute_tuned(&self) -> bool {
-        matches!(self.compute, Compute::Tuned(_))
+        matches!(self.compute, Compute::Tuned { .. })
     }
 
     /// Steps on `threads` threads from now on (1 for the calling thread alone); the
