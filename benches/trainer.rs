@@ -65,7 +65,8 @@ fn wide_steps(c: &mut Criterion) {
     );
 }
 
-/// Square f32 products through candle on the trainer's thread setting; the throughput
+/// Square f32 products through candle, on as many threads as `RAYON_NUM_THREADS` says
+/// (run with 1 and with 2 for the roofline of one core and of two); the throughput
 /// criterion prints ("elem/s") is floating-point operations a second.
 fn products(c: &mut Criterion) {
     let mut group = c.benchmark_group("matmul");
