@@ -227,18 +227,36 @@ mod tests {
                 })
                 .collect()
         };
-        let (m, k, n) = (67, 130, 45);
-        let (a, b) = (values(m * k, 1), values(k * n, 2));
-        let (ta, tb) = (
-            Tensor::from_slice(&a, (m, k), &Device::Cpu)?,
-            Tensor::from_slice(&b, (k, n), &Device::Cpu)?,
-        );
-        let (ma, mb) = (Matrix::new(&a, m, k)?, Matrix::new(&b, k, n)?);
-        let want = ta.matmul(&tb)?.flatten_all()?.to_vec1::<f32>()?;
-        assert_eq!(product(ma, mb, false)?, want);
-        // (a·b)ᵀ = bᵀ·aᵀ against candle's product of the transposed views.
-        let want = tb.t()?.matmul(&ta.t()?)?.flatten_all()?.to_vec1::<f32>()?;
-        assert_eq!(product(mb.t(), ma.t(), false)?, want);
+        for (m, k, n) in [
+            (67, 130, 45),
+            (256, 256, 256),
+            (128, 256, 256),
+            (131, 700, 77),
+        ] {
+            let (a, b) = (values(m * k, 1), values(k * n, 2));
+            let (ta, tb) = (
+                Tensor::from_slice(&a, (m, k), &Device::Cpu)?,
+                Tensor::from_slice(&b, (k, n), &Device::Cpu)?,
+            );
+            let (ma, mb) = (Matrix::new(&a, m, k)?, Matrix::new(&b, k, n)?);
+            let want = ta.matmul(&tb)?.flatten_all()?.to_vec1::<f32>()?;
+            assert_eq!(product(ma, mb, false)?, want, "{m}×{k}·{k}×{n}");
+            // (a·b)ᵀ = bᵀ·aᵀ against candle's product of the transposed views.
+            let want = tb.t()?.matmul(&ta.t()?)?.flatten_all()?.to_vec1::<f32>()?;
+            assert_eq!(
+                product(mb.t(), ma.t(), false)?,
+                want,
+                "transposed {m}×{k}·{k}×{n}"
+            );
+            // aᵀ·(a·b) and (a·b)·bᵀ: the backward's two products.
+            let ab = ta.matmul(&tb)?;
+            let ab_values = ab.flatten_all()?.to_vec1::<f32>()?;
+            let mab = Matrix::new(&ab_values, m, n)?;
+            let want = ta.t()?.matmul(&ab)?.flatten_all()?.to_vec1::<f32>()?;
+            assert_eq!(product(ma.t(), mab, false)?, want, "aᵀ·ab {m}×{k}·{k}×{n}");
+            let want = ab.matmul(&tb.t()?)?.flatten_all()?.to_vec1::<f32>()?;
+            assert_eq!(product(mab, mb.t(), false)?, want, "ab·bᵀ {m}×{k}·{k}×{n}");
+        }
         Ok(())
     }
 
