@@ -178,12 +178,20 @@ impl ComputePool {
 /// it hands over (see [`join_polling`]), until `f` returns or panics.
 fn keeping_threads_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     let done = AtomicBool::new(false);
+    let stepping = rayon::current_thread_index();
     let (result, ()) = rayon::join(
         || {
             let _done = Done(&done);
             f()
         },
-        || poll_until(|| done.load(Ordering::Acquire)),
+        || {
+            // This thread runs the job itself when it finds it queued while it waits
+            // inside `f` (for another pool, say): polling here for `f` to finish would
+            // wait for ever, so the job ends at once.
+            if rayon::current_thread_index() != stepping {
+                poll_until(|| done.load(Ordering::Acquire));
+            }
+        },
     );
     result
 }
@@ -313,6 +321,29 @@ mod tests {
             assert!(caught.is_err(), "case {panicking}");
         }
         assert_eq!(pool.run(|| both(|| 1, || 2)), (1, 2));
+    }
+
+    /// A step that waits on another pool may run queued work of its own pool while it
+    /// waits, the job that keeps the other thread polling among it: that job must not
+    /// poll on the step's own thread, where the step it waits for can never finish.
+    #[test]
+    fn a_step_waiting_on_another_pool_finishes() {
+        fn tree(depth: u32) -> u64 {
+            if depth == 0 {
+                return 1;
+            }
+            let (a, b) = both(|| tree(depth - 1), || tree(depth - 1));
+            a + b
+        }
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (outer, inner) = (ComputePool::with_threads(2), ComputePool::with_threads(2));
+            let total: u64 = (0..50).map(|_| outer.run(|| inner.run(|| tree(8)))).sum();
+            let _ = sender.send(total);
+        });
+        // Milliseconds of work; a minute means the step waits for itself.
+        let total = receiver.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(total, Ok(50 * 256));
     }
 
     #[test]
