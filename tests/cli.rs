@@ -228,26 +228,25 @@ fn assignment_without_value_is_explained() {
 
 #[test]
 fn bench_refuses_to_time_nothing() {
-    for (args, flag) in [
-        (["bench", "w1", "--runs", "0"], "--runs 0"),
-        (["bench", "w1", "--steps", "0"], "--steps 0"),
+    for (args, allowed) in [
+        (["bench", "w1", "--runs", "0"], "1..=1000"),
+        (["bench", "w1", "--steps", "0"], "1..=1000000"),
     ] {
         let output = gradlab(&args);
         let stderr = text(&output.stderr);
         assert!(!output.status.success(), "`{}` succeeded", args.join(" "));
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{stderr}");
-        assert_mentions(lines[0], &["gradlab: ", flag, "1 or more"]);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert_mentions(first, &[args[2], "'0'", allowed]);
     }
 }
 
-/// A negative count is read as the flag's value and refused with what is allowed (not
-/// taken for an unknown flag, whose tip would be to write `-- -1`).
 #[test]
 fn bench_refuses_negative_counts_as_values() {
     for (args, allowed) in [
         (["bench", "w1", "--threads", "-1"], "1..=64"),
-        (["bench", "w1", "--runs", "-3"], "invalid digit"),
+        (["bench", "w1", "--runs", "-3"], "1..=1000"),
+        (["bench", "w1", "--steps", "-1"], "1..=1000000"),
+        (["bench", "w1", "--warmup", "-5"], "0..=1000000"),
     ] {
         let output = gradlab(&args);
         let stderr = text(&output.stderr);
