@@ -226,17 +226,22 @@ pub struct Tuner {
     steps: u32,
     /// Sum of the timed steps' seconds since the last switch.
     timed: f64,
+    /// Steps still to run on `pool` before any is timed.
+    untimed: u32,
 }
 
 impl Tuner {
-    /// Starts on `pool`, and times `single` next.
-    pub fn new(single: ComputePool, pool: ComputePool) -> Self {
+    /// Starts on `pool`, runs `untimed` steps on it without timing them (a new
+    /// trainer's first steps fill fresh memory and run slower on any setting), then
+    /// times it and `single` next.
+    pub fn new(single: ComputePool, pool: ComputePool, untimed: u32) -> Self {
         Self {
             settings: [single, pool],
             seconds: [None, None],
             current: 1,
             steps: 0,
             timed: 0.0,
+            untimed,
         }
     }
 
@@ -248,6 +253,10 @@ impl Tuner {
     /// Records that a step on [`Tuner::current`] took `seconds`, and switches when its
     /// turn is over.
     pub fn record(&mut self, seconds: f64) {
+        if let Some(left) = self.untimed.checked_sub(1) {
+            self.untimed = left;
+            return;
+        }
         self.steps += 1;
         if self.steps > SETTLE_STEPS {
             self.timed += seconds;
@@ -387,7 +396,7 @@ mod tests {
         let pool = ComputePool::with_threads(2);
         // Two threads faster: 4 steps timed on each, then 64 on two threads (the
         // first 4 timing it again), then 4 on one, then two again.
-        let mut tuner = Tuner::new(single.clone(), pool.clone());
+        let mut tuner = Tuner::new(single.clone(), pool.clone(), 0);
         let taken = drive(
             &mut tuner,
             8 + 64 + 4 + 1,
@@ -408,7 +417,7 @@ mod tests {
 
         // One thread faster (a core busy elsewhere): after the first timing of both,
         // two threads run only while they are timed again, 4 steps in 68.
-        let mut tuner = Tuner::new(single.clone(), pool.clone());
+        let mut tuner = Tuner::new(single.clone(), pool.clone(), 0);
         let taken = drive(&mut tuner, 8 + 68 * 2, |t| if t == 2 { 0.08 } else { 0.06 });
         let on_two = taken.iter().filter(|&&t| t == 2).count();
         assert_eq!(on_two, 4 + 2 * 4, "{taken:?}");
@@ -416,7 +425,7 @@ mod tests {
         // The load changes while two threads are kept: they run out their turn (34
         // more steps), one thread is timed (4; two threads' old figure still wins),
         // two threads are timed again (4), found slower, and one thread is kept.
-        let mut tuner = Tuner::new(single, pool);
+        let mut tuner = Tuner::new(single.clone(), pool.clone(), 0);
         drive(&mut tuner, 8 + 30, |t| if t == 2 { 0.04 } else { 0.06 });
         let taken = drive(&mut tuner, 34 + 4 + 4 + 30, |t| {
             if t == 2 { 0.09 } else { 0.06 }
@@ -425,5 +434,22 @@ mod tests {
         assert_eq!(&taken[34..38], &[1; 4]);
         assert_eq!(&taken[38..42], &[2; 4]);
         assert!(taken[42..].iter().all(|&t| t == 1), "{taken:?}");
+
+        // Untimed first steps run on two threads and do not count, however slow.
+        let mut tuner = Tuner::new(single, pool, 3);
+        let steps = std::cell::Cell::new(0);
+        let taken = drive(&mut tuner, 3 + 8, |t| {
+            steps.set(steps.get() + 1);
+            if steps.get() <= 3 {
+                10.0
+            } else if t == 2 {
+                0.04
+            } else {
+                0.06
+            }
+        });
+        assert_eq!(&taken[..7], &[2; 7]);
+        assert_eq!(&taken[7..11], &[1; 4]);
+        assert_eq!(tuner.current().threads(), 2);
     }
 }

@@ -83,11 +83,7 @@ fn loss_of(objective: Objective, output: &Tensor, y: &Tensor) -> candle_core::Re
 #[derive(Clone, Debug)]
 enum Compute {
     Fixed(ComputePool),
-    /// `untimed` steps are still to run before the tuner times any.
-    Tuned {
-        tuner: Tuner,
-        untimed: u32,
-    },
+    Tuned(Tuner),
 }
 
 /// A new trainer's first steps fill fresh memory and run slower on any setting: timing
@@ -98,7 +94,7 @@ impl Compute {
     fn current(&self) -> &ComputePool {
         match self {
             Self::Fixed(pool) => pool,
-            Self::Tuned { tuner, .. } => tuner.current(),
+            Self::Tuned(tuner) => tuner.current(),
         }
     }
 }
@@ -134,6 +130,7 @@ fn push_activations(saturation: &[(f64, f64)], moments: &[(f64, f64)], record: &
     push_moment_pairs(moments, record);
 }
 
+/// Records (mean, standard deviation) of each layer's output.
 fn push_moment_pairs(moments: &[(f64, f64)], record: &mut StepRecord) {
     for &(mean, std) in moments {
         record.activation_mean.push(mean);
@@ -249,10 +246,11 @@ impl Trainer {
         let test_y = targets(&dataset.test_y, &dataset.test_values, dataset.num_test())?;
 
         let compute = if splits_well(config, &model) && ComputePool::shared().threads() > 1 {
-            Compute::Tuned {
-                tuner: Tuner::new(ComputePool::single(), ComputePool::shared()),
-                untimed: UNTIMED_FIRST_STEPS,
-            }
+            Compute::Tuned(Tuner::new(
+                ComputePool::single(),
+                ComputePool::shared(),
+                UNTIMED_FIRST_STEPS,
+            ))
         } else {
             Compute::Fixed(ComputePool::single())
         };
@@ -328,11 +326,8 @@ impl Trainer {
         let pool = self.compute.current().clone();
         let start = Instant::now();
         let record = pool.run(|| self.step_here());
-        if let Compute::Tuned { tuner, untimed } = &mut self.compute {
-            match untimed.checked_sub(1) {
-                Some(left) => *untimed = left,
-                None => tuner.record(start.elapsed().as_secs_f64()),
-            }
+        if let Compute::Tuned(tuner) = &mut self.compute {
+            tuner.record(start.elapsed().as_secs_f64());
         }
         record
     }
@@ -344,7 +339,7 @@ impl Trainer {
 
     /// Whether the thread count is chosen by timing steps (see [`Tuner`]).
     pub fn compute_tuned(&self) -> bool {
-        matches!(self.compute, Compute::Tuned { .. })
+        matches!(self.compute, Compute::Tuned(_))
     }
 
     /// Steps on `threads` threads from now on (1 for the calling thread alone); the
@@ -792,8 +787,7 @@ fn saturation_of(
     })
 }
 
-/// Mean and standard deviation of each layer's output.
-/// (mean, standard deviation) of each output.
+/// (mean, standard deviation) of each layer's output.
 fn moments_of(outputs: &[Tensor]) -> candle_core::Result<Vec<(f64, f64)>> {
     parallel::map(outputs, |output| {
         with_host_slice(output, |h| match h {
